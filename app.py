@@ -1,0 +1,150 @@
+"""互助保障业务系统: the application factory, its extensions and its command-line interface."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask, render_template
+from flask_babel import Babel
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from models import db
+
+BASE_DIR = Path(__file__).resolve().parent
+migrate = Migrate()
+csrf = CSRFProtect()
+babel = Babel()
+
+HOME_TEMPLATES = [("批量入会模板", "batch_upload.member_template"), ("批量投保模板", "batch_upload.policy_template")]
+
+
+def database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{os.path.join(instance_path, 'huzhu.db')}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _secret_key(instance_path: str) -> str:
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(BASE_DIR / "instance"))
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(
+        SECRET_KEY=None,
+        SQLALCHEMY_DATABASE_URI=None,
+        SMS_BACKEND=os.environ.get("SMS_BACKEND", "console"),
+        SMS_DAILY_BUDGET=int(os.environ.get("SMS_DAILY_BUDGET", "500")),
+        SMS_PER_IP_HOURLY=int(os.environ.get("SMS_PER_IP_HOURLY", "30")),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE") == "1",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        BABEL_DEFAULT_LOCALE="zh_Hans_CN",
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        MAX_CONTENT_LENGTH=21 * 1024 * 1024,
+        UPLOAD_MAX_BYTES=20 * 1024 * 1024,
+        UPLOAD_MAX_ROWS=100_000,
+        HOME_TEMPLATES=HOME_TEMPLATES,
+        FLASK_ADMIN_SWATCH="cerulean",
+    )
+    if config:
+        app.config.update(config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.instance_path)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "zh_Hans_CN", timezone_selector=lambda: "Asia/Shanghai")
+
+    from views.sms import make_backend
+
+    app.extensions["sms"] = app.config.get("SMS_BACKEND_INSTANCE") or make_backend(app.config["SMS_BACKEND"])
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(db.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+
+    from views import init_admin
+    from views.auth import bp as auth_bp
+
+    app.register_blueprint(auth_bp)
+    init_admin(app)
+    _register_error_pages(app)
+    _register_cli(app)
+
+    @app.route("/")
+    def root():
+        from flask import redirect, url_for
+
+        return redirect(url_for("admin.index"))
+
+    return app
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    # let SQLAlchemy, not the driver, open transactions (so SAVEPOINT and rollback work as on PostgreSQL)
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _register_error_pages(app: Flask) -> None:
+    messages = {
+        400: ("请求有误", "提交的内容不完整或格式不对，请返回上一页检查后重试。"),
+        403: ("无权操作", "您的账户没有权限进行此操作。如需办理，请联系上级单位或系统管理员。"),
+        404: ("记录不存在", "您要查看的记录不存在，或不属于您的单位。请返回列表重新查询。"),
+        405: ("操作方式不正确", "请通过页面上的按钮进行操作。"),
+        413: ("文件太大", "上传的文件超过 20 MB，请拆分为几个较小的文件后分别上传。"),
+        500: ("系统出错", "系统处理时出现错误，您的操作没有生效。请稍后重试，或联系系统管理员。"),
+    }
+
+    def render(code, title=None, detail=None):
+        t, d = messages[code]
+        return render_template("error.html", code=code, title=title or t, detail=detail or d), code
+
+    for code in messages:
+        app.register_error_handler(code, lambda e, code=code: render(code))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return render(400, "页面已过期", "页面停留时间过长或来源不明，操作没有生效。请刷新页面后重新操作。")
+
+
+def _register_cli(app: Flask) -> None:
+    @app.cli.command("demo-data")
+    @click.option("--if-empty", is_flag=True, help="只在数据库为空时装载")
+    def demo_data(if_empty):
+        """装载演示数据（DESIGN.md §10）。"""
+        from models.demo import load_demo_data
+        from models import Org
+
+        if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Org)):
+            click.echo("数据库已有数据，跳过演示数据。")
+            return
+        counts = load_demo_data()
+        click.echo("演示数据已装载：" + "，".join(f"{k} {v}" for k, v in counts.items()))

@@ -1,0 +1,83 @@
+"""The audit log and its one writer, set-based for bulk actions and row-wise for single edits."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import sqlalchemy as sa
+
+from .base import db, utcnow
+
+
+class AuditLog(db.Model):
+    __tablename__ = "audit_log"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
+    user_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"), index=True)
+    action = sa.Column(sa.String(50), nullable=False)
+    entity = sa.Column(sa.String(50), nullable=False)
+    entity_id = sa.Column(sa.Integer, nullable=False)
+    before = sa.Column(sa.JSON)
+    after = sa.Column(sa.JSON)
+
+    user = db.relationship("User")
+
+    __table_args__ = (
+        sa.Index("ix_audit_log_entity", "entity", "entity_id"),
+        sa.Index("ix_audit_log_created_at", "created_at"),
+    )
+
+
+ACTION_LABELS = {
+    "create": "新增",
+    "update": "修改",
+    "delete": "删除",
+    "report": "上报",
+    "return": "打回",
+    "reset_password": "重置密码",
+    "unlock": "解锁",
+    "login": "登录",
+}
+
+
+def write_audit(
+    action: str,
+    entity: str,
+    ids: "sa.Select | Iterable[int]",
+    user_id: int | None,
+    before: Mapping | None = None,
+    after: Mapping | None = None,
+    session=None,
+) -> int:
+    """Write one audit row per id.
+
+    `ids` is either a SELECT of one id column (bulk actions: one INSERT … SELECT, whatever the
+    row count) or a small iterable of ids (single-record edits).  `before`/`after` are the same
+    for every row; per-row detail belongs in the entity's own history.
+    """
+    session = session or db.session
+    table = AuditLog.__table__
+    now = utcnow()
+    if isinstance(ids, sa.sql.Selectable):
+        sub = ids.subquery()
+        id_col = list(sub.c)[0]
+        select = sa.select(
+            sa.literal(now, sa.DateTime),
+            sa.literal(user_id, sa.Integer),
+            sa.literal(action, sa.String),
+            sa.literal(entity, sa.String),
+            id_col,
+            sa.literal(before, sa.JSON) if before is not None else sa.null(),
+            sa.literal(after, sa.JSON) if after is not None else sa.null(),
+        )
+        cols = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
+        result = session.execute(sa.insert(table).from_select(cols, select))
+        return result.rowcount or 0
+    rows = [
+        dict(created_at=now, user_id=user_id, action=action, entity=entity, entity_id=i,
+             before=before, after=after)
+        for i in ids
+    ]
+    if rows:
+        session.execute(sa.insert(table), rows)
+    return len(rows)

@@ -1,0 +1,84 @@
+"""Members (会员) and the counter that hands out member numbers."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
+
+
+class Gender(LabeledEnum):
+    MALE = ("M", "男")
+    FEMALE = ("F", "女")
+
+
+class MemberStatus(LabeledEnum):
+    NEW = ("NEW", "新建")
+    CONFIRMED = ("CONFIRMED", "财务确认")
+    RETURNED = ("RETURNED", "打回")
+
+
+MEMBER_EDITABLE = (MemberStatus.NEW, MemberStatus.RETURNED)
+
+
+class Member(Timestamps, Versioned, db.Model):
+    __tablename__ = "member"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    member_no = sa.Column(sa.String(20), nullable=False, unique=True)
+    id_number = sa.Column(sa.String(18), nullable=False, unique=True)
+    name = sa.Column(sa.String(50), nullable=False)
+    gender = sa.Column(enum_type(Gender), nullable=False)
+    birth_date = sa.Column(sa.Date, nullable=False)
+    phone = sa.Column(sa.String(20))
+    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False)
+    status = sa.Column(enum_type(MemberStatus), nullable=False, default=MemberStatus.NEW)
+    admitted_on = sa.Column(sa.Date)
+    return_reason = sa.Column(sa.String(200))
+    # not formally retired (e.g. 局级干部): agency-approved exception to the age limit, never past 65
+    over_age_exception = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
+    over_age_note = sa.Column(sa.String(200))
+    over_age_approved_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
+    created_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
+    import_batch_id = sa.Column(sa.Integer, sa.ForeignKey("import_batch.id"), index=True)
+
+    org = db.relationship("Org")
+    over_age_approved_by = db.relationship("User", foreign_keys=[over_age_approved_by_id])
+    created_by = db.relationship("User", foreign_keys=[created_by_id])
+
+    __table_args__ = (
+        sa.Index("ix_member_org_status", "org_id", "status", "id"),
+        sa.Index("ix_member_name", "name"),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.member_no} {self.name}"
+
+
+class Counter(db.Model):
+    """Named counters; `reserve` hands out a block atomically (row lock), safe for two clerks at once."""
+
+    __tablename__ = "counter"
+
+    name = sa.Column(sa.String(30), primary_key=True)
+    value = sa.Column(sa.BigInteger, nullable=False, default=0)
+
+
+def reserve_numbers(name: str, count: int, session=None) -> range:
+    """Reserve `count` consecutive numbers of counter `name` in the caller's transaction."""
+    session = session or db.session
+    table = Counter.__table__
+    stmt = (
+        sa.update(table)
+        .where(table.c.name == name)
+        .values(value=table.c.value + count)
+        .returning(table.c.value)
+    )
+    end = session.execute(stmt).scalar()
+    if end is None:
+        session.execute(sa.insert(table).values(name=name, value=count))
+        end = count
+    return range(end - count + 1, end + 1)
+
+
+def member_numbers(count: int, session=None) -> list[str]:
+    return [f"{n:010d}" for n in reserve_numbers("member_no", count, session)]

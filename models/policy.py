@@ -1,0 +1,123 @@
+"""Products, policies (投保记录/保单), receipts and claims."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
+
+
+class GenderRestriction(LabeledEnum):
+    FEMALE = ("F", "仅限女性")
+
+
+class Product(db.Model):
+    __tablename__ = "product"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    code = sa.Column(sa.String(20), nullable=False, unique=True)
+    name = sa.Column(sa.String(100), nullable=False)
+    price = sa.Column(sa.Numeric(12, 2), nullable=False)
+    max_shares = sa.Column(sa.Integer, nullable=False, default=1)
+    term_months = sa.Column(sa.Integer, nullable=False, default=12)
+    gender_restriction = sa.Column(enum_type(GenderRestriction))
+    active = sa.Column(sa.Boolean, nullable=False, default=True, server_default=sa.true())
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyStatus(LabeledEnum):
+    NEW = ("NEW", "新建")
+    REPORTED = ("REPORTED", "上报")
+    AGENCY_REPORTED = ("AGENCY_REPORTED", "代办处已上报")
+    EFFECTIVE = ("EFFECTIVE", "打印生效")
+    RETURNED = ("RETURNED", "打回")
+    TERMINATED = ("TERMINATED", "提前终止")
+
+
+POLICY_EDITABLE = (PolicyStatus.NEW, PolicyStatus.RETURNED)
+POLICY_IN_FLIGHT = (PolicyStatus.NEW, PolicyStatus.RETURNED, PolicyStatus.REPORTED)
+
+
+class Policy(Timestamps, Versioned, db.Model):
+    __tablename__ = "policy"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    member_id = sa.Column(sa.Integer, sa.ForeignKey("member.id"), nullable=False)
+    product_id = sa.Column(sa.Integer, sa.ForeignKey("product.id"), nullable=False)
+    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False)
+    shares = sa.Column(sa.Integer, nullable=False, default=1)
+    amount = sa.Column(sa.Numeric(12, 2), nullable=False)
+    expected_effective_date = sa.Column(sa.Date, nullable=False)
+    effective_date = sa.Column(sa.Date)
+    # for a policy not yet effective: the period it would cover from the expected date
+    expiry_date = sa.Column(sa.Date, nullable=False)
+    policy_no = sa.Column(sa.String(30), unique=True)
+    status = sa.Column(enum_type(PolicyStatus), nullable=False, default=PolicyStatus.NEW)
+    return_reason = sa.Column(sa.String(200))
+    renewed_from_id = sa.Column(sa.Integer, sa.ForeignKey("policy.id"))
+    receipt_id = sa.Column(sa.Integer, sa.ForeignKey("receipt.id"), index=True)
+    import_batch_id = sa.Column(sa.Integer, sa.ForeignKey("import_batch.id"), index=True)
+    created_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
+
+    member = db.relationship("Member", backref=db.backref("policies", lazy="dynamic"))
+    product = db.relationship("Product")
+    org = db.relationship("Org")
+    renewed_from = db.relationship("Policy", remote_side=[id])
+    receipt = db.relationship("Receipt", back_populates="policies")
+    created_by = db.relationship("User", foreign_keys=[created_by_id])
+
+    __table_args__ = (
+        sa.Index("ix_policy_org_status_product", "org_id", "status", "product_id", "id"),
+        sa.Index("ix_policy_status_product", "status", "product_id", "id"),
+        sa.Index("ix_policy_member_product", "member_id", "product_id"),
+        sa.Index("ix_policy_expiry_date", "expiry_date"),
+    )
+
+    def __str__(self) -> str:
+        return self.policy_no or f"投保记录 {self.id}"
+
+
+class Receipt(db.Model):
+    __tablename__ = "receipt"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    receipt_no = sa.Column(sa.String(30), nullable=False, unique=True)
+    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)
+    headcount = sa.Column(sa.Integer, nullable=False, default=0)
+    total = sa.Column(sa.Numeric(14, 2), nullable=False, default=0)
+    issued_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
+    issued_at = sa.Column(sa.DateTime, nullable=False)
+
+    org = db.relationship("Org")
+    issued_by = db.relationship("User")
+    policies = db.relationship("Policy", back_populates="receipt")
+
+    def __str__(self) -> str:
+        return self.receipt_no
+
+
+class ClaimStatus(LabeledEnum):
+    PENDING = ("PENDING", "受理中")
+    PAID = ("PAID", "已赔付")
+    REJECTED = ("REJECTED", "拒赔")
+
+
+class Claim(Timestamps, db.Model):
+    __tablename__ = "claim"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    claim_no = sa.Column(sa.String(30), nullable=False, unique=True)
+    member_id = sa.Column(sa.Integer, sa.ForeignKey("member.id"), nullable=False, index=True)
+    policy_id = sa.Column(sa.Integer, sa.ForeignKey("policy.id"), index=True)
+    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)
+    event_date = sa.Column(sa.Date, nullable=False)
+    amount_paid = sa.Column(sa.Numeric(12, 2), nullable=False, default=0)
+    status = sa.Column(enum_type(ClaimStatus), nullable=False, default=ClaimStatus.PENDING)
+
+    member = db.relationship("Member", backref=db.backref("claims", lazy="dynamic"))
+    policy = db.relationship("Policy")
+    org = db.relationship("Org")
+
+    def __str__(self) -> str:
+        return self.claim_no

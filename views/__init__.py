@@ -1,0 +1,44 @@
+"""The Chinese admin: one module per screen, menus as in DESIGN.md §5."""
+from __future__ import annotations
+
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from models import (
+    AuditLog, ChangeApplication, ImportBatch, Member, Org, Policy, Product, Receipt, TerminationApplication,
+    TransferApplication, User, db,
+)
+
+from .applications import ChangeView, TerminationView, TransferView
+from .batches import BatchView
+from .home import HomeView
+from .members import MemberAdmissionView, MemberQueryView
+from .policies import ExpiringPolicyView, PolicyView, ReceiptView
+from .system import AuditLogView, OrgView, ProductView, UserView
+
+MEMBERS, POLICIES, BATCHES, SYSTEM = "会员管理", "保单管理", "批量业务管理", "系统管理"
+
+
+def init_admin(app) -> Admin:
+    admin = Admin(
+        app,
+        name="互助保障业务系统",
+        index_view=HomeView(name="首页", url="/admin", endpoint="admin"),
+        theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
+    )
+    s = db.session
+    admin.add_view(MemberAdmissionView(Member, s, name="入会管理", category=MEMBERS, endpoint="members"))
+    admin.add_view(MemberQueryView(Member, s, name="会员信息查询", category=MEMBERS, endpoint="member_query"))
+    admin.add_view(TransferView(TransferApplication, s, name="会员调动管理", category=MEMBERS, endpoint="transfers"))
+    admin.add_view(ChangeView(ChangeApplication, s, name="会员变更管理", category=MEMBERS, endpoint="changes"))
+    admin.add_view(PolicyView(Policy, s, name="投保管理", category=POLICIES, endpoint="policies"))
+    admin.add_view(TerminationView(TerminationApplication, s, name="保单提前终止", category=POLICIES,
+                                   endpoint="terminations"))
+    admin.add_view(ExpiringPolicyView(Policy, s, name="即将到期订单", category=POLICIES, endpoint="expiring"))
+    admin.add_view(ReceiptView(Receipt, s, name="收据管理", category=POLICIES, endpoint="receipts"))
+    admin.add_view(BatchView(ImportBatch, s, name="批量业务", category=BATCHES, endpoint="batches"))
+    admin.add_view(OrgView(Org, s, name="单位", category=SYSTEM, endpoint="orgs"))
+    admin.add_view(UserView(User, s, name="用户", category=SYSTEM, endpoint="users"))
+    admin.add_view(ProductView(Product, s, name="产品", category=SYSTEM, endpoint="products"))
+    admin.add_view(AuditLogView(AuditLog, s, name="审计日志", category=SYSTEM, endpoint="audit"))
+    return admin

@@ -1,0 +1,300 @@
+"""The base of every admin screen: org scope, role permissions, Chinese formats, audit, CSRF.
+
+Every model view derives from `ScopedModelView`, so the list, count, detail, edit, delete,
+export, ajax look-ups and relation drop-downs all pass through `models.scope`.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import abort, flash, g, has_request_context, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.model import typefmt
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+
+from models import LabeledEnum, db, scope_filter, scoped, write_audit
+from models.org import Role
+
+ALL_ROLES = frozenset(Role)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def options(fn):
+    """Filter options computed per request (Flask-Admin also calls them once at start-up)."""
+
+    def wrapper():
+        return fn() if has_request_context() and current_user() is not None else []
+
+    return wrapper
+
+
+def current_user():
+    return getattr(g, "user", None)
+
+
+def has_role(*roles) -> bool:
+    user = current_user()
+    return user is not None and user.role in roles
+
+
+def format_money(value) -> str:
+    return "" if value is None else f"{Decimal(value):.2f} 元"
+
+
+def format_date(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value.strftime("%Y-%m-%d")
+
+
+def escape_formula(value):
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _bool(view, value, name=None):
+    return "是" if value else "否"
+
+
+TYPE_FORMATTERS = dict(typefmt.BASE_FORMATTERS)
+TYPE_FORMATTERS.update({
+    date: lambda view, value, name=None: format_date(value),
+    datetime: lambda view, value, name=None: format_date(value),
+    Decimal: lambda view, value, name=None: f"{value:.2f}",
+    bool: _bool,
+    LabeledEnum: lambda view, value, name=None: value.label,
+})
+EXPORT_FORMATTERS = dict(TYPE_FORMATTERS)
+EXPORT_FORMATTERS[bool] = _bool
+
+
+class AdminForm(FlaskForm):
+    """Flask-WTF's CSRF token on every admin form (Flask-Admin's own SecureForm uses another token)."""
+
+
+class ScopedAjaxLoader(QueryAjaxModelLoader):
+    def get_query(self):
+        return scoped(super().get_query(), self.model, current_user())
+
+    def get_one(self, pk):
+        return self.get_query().filter(self.model.id == _int_or_404(pk)).one_or_none()
+
+
+def _int_or_404(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        abort(404)
+
+
+class RoleGuard:
+    """Who may open a screen, and who may create, edit, delete and export on it."""
+
+    roles: frozenset = ALL_ROLES
+    create_roles: frozenset = frozenset()
+    edit_roles: frozenset = frozenset()
+    delete_roles: frozenset = frozenset()
+    export_roles: frozenset = frozenset()
+
+    def is_accessible(self):
+        user = current_user()
+        return user is not None and user.role in self.roles
+
+    def is_visible(self):
+        return self.is_accessible()
+
+    def inaccessible_callback(self, name, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+
+class ScopedModelView(RoleGuard, ModelView):
+    form_base_class = AdminForm
+    column_type_formatters = TYPE_FORMATTERS
+    column_type_formatters_export = EXPORT_FORMATTERS
+    column_type_formatters_detail = TYPE_FORMATTERS
+    page_size = 20
+    can_set_page_size = True
+    page_size_options = (20, 50, 100)
+    can_view_details = True
+    export_types = ["csv"]
+    export_max_rows = 0
+    audit_entity: str | None = None  # defaults to the table name
+    column_display_pk = False
+
+    # ---- permissions: the class attributes Flask-Admin reads, decided per request by role
+    @property
+    def can_create(self):
+        return has_role(*self.create_roles)
+
+    @property
+    def can_edit(self):
+        return has_role(*self.edit_roles)
+
+    @property
+    def can_delete(self):
+        return has_role(*self.delete_roles)
+
+    @property
+    def can_export(self):
+        return has_role(*self.export_roles)
+
+    # ---- the one scope
+    def scope(self, query, model=None):
+        return scoped(query, model or self.model, current_user())
+
+    def get_query(self):
+        return self.scope(super().get_query())
+
+    def get_count_query(self):
+        return self.scope(super().get_count_query())
+
+    def get_one(self, id):
+        """A row outside the user's scope does not exist for them: 404, never a redirect."""
+        pk = _int_or_404(id)
+        obj = self.get_query().filter(self.model.id == pk).one_or_none()
+        if obj is None:
+            abort(404)
+        return obj
+
+    def _create_ajax_loader(self, name, options):
+        from flask_admin.contrib.sqla.tools import get_field_with_path  # noqa: F401
+
+        attr = getattr(self.model, name)
+        remote = attr.property.mapper.class_
+        return ScopedAjaxLoader(name, self.session, remote, **options)
+
+    def _scope_form_choices(self, form):
+        """Relation drop-downs list only rows in scope; a tampered choice fails validation."""
+        for field in form:
+            factory = getattr(field, "query_factory", None)
+            if factory is None or getattr(factory, "_scoped", False):
+                continue
+            entity = factory().column_descriptions[0]["entity"]
+
+            def scoped_factory(entity=entity):
+                return self.scope(db.session.query(entity), entity).order_by(entity.id)
+
+            scoped_factory._scoped = True
+            field.query_factory = scoped_factory
+            field.query = None
+        return form
+
+    def create_form(self, obj=None):
+        return self._scope_form_choices(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._scope_form_choices(super().edit_form(obj))
+
+    def _get_filter_groups(self):
+        # drop-down filter options (products, users, units) are read per request, within scope
+        self._refresh_filters_cache()
+        return super()._get_filter_groups()
+
+    # ---- Chinese export, with formula cells escaped
+    def get_export_value(self, model, name):
+        return escape_formula(super().get_export_value(model, name))
+
+    def get_export_name(self, export_type="csv"):
+        return f"{self.name}_{date.today():%Y%m%d}.{export_type}"
+
+    # ---- editable only in some states
+    def edit_refusal(self, model) -> str | None:
+        """Why `model` may not be edited or deleted now (None: it may)."""
+        return None
+
+    def _refuse_if_locked(self, model):
+        reason = self.edit_refusal(model)
+        if reason:
+            flash(reason, "error")
+            return redirect(self.get_url(".details_view", id=model.id, url=request.args.get("url")))
+        return None
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        pk = request.args.get("id")
+        if pk is not None:
+            refused = self._refuse_if_locked(self.get_one(pk))
+            if refused:
+                return refused
+        return super().edit_view()
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        pk = request.form.get("id")
+        if pk is not None:
+            refused = self._refuse_if_locked(self.get_one(pk))
+            if refused:
+                return refused
+        return super().delete_view()
+
+    # ---- one audit writer for create, edit and delete
+    def _audit_entity(self):
+        return self.audit_entity or self.model.__tablename__
+
+    def _snapshot(self, model) -> dict:
+        out = {}
+        for col in self.model.__table__.columns:
+            if col.key in ("password_hash", "login_code_hash"):
+                continue
+            value = getattr(model, col.key, None)
+            if isinstance(value, (date, datetime)):
+                value = value.isoformat()
+            elif isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, LabeledEnum):
+                value = value.value
+            out[col.key] = value
+        return out
+
+    def on_form_prefill(self, form, id):
+        return super().on_form_prefill(form, id)
+
+    def on_model_change(self, form, model, is_created):
+        if not is_created:
+            state = sa.inspect(model)
+            before = {}
+            for attr in state.attrs:
+                hist = attr.history
+                if hist.has_changes() and hist.deleted:
+                    old = hist.deleted[0]
+                    before[attr.key] = old.isoformat() if isinstance(old, (date, datetime)) else (
+                        str(old) if isinstance(old, Decimal) else (old.value if isinstance(old, LabeledEnum) else old))
+            g._audit_before = {k: v for k, v in before.items() if isinstance(v, (str, int, float, bool, type(None)))}
+
+    def after_model_change(self, form, model, is_created):
+        user = current_user()
+        write_audit("create" if is_created else "update", self._audit_entity(), [model.id], user.id,
+                    before=None if is_created else getattr(g, "_audit_before", None),
+                    after=self._snapshot(model))
+        db.session.commit()
+
+    def on_model_delete(self, model):
+        g._audit_deleted = (model.id, self._snapshot(model))
+
+    def after_model_delete(self, model):
+        pk, snap = g._audit_deleted
+        write_audit("delete", self._audit_entity(), [pk], current_user().id, before=snap)
+        db.session.commit()
+
+
+class ScopedBaseView(RoleGuard, BaseView):
+    """A custom (non-model) screen with the same role guard."""
+
+
+def money_formatter(attr):
+    return lambda view, context, model, name: format_money(getattr(model, attr))
+
+
+def link(url, text) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(url, text)

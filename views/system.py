@@ -1,0 +1,211 @@
+"""系统管理: 单位 (tree-aware), 用户 (reset password, unlock), 产品, 审计日志 (read-only)."""
+from __future__ import annotations
+
+import re
+import secrets
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, request
+from flask_admin import expose
+from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual, FilterLike
+from wtforms import PasswordField, SelectField, StringField, validators
+
+from models import AuditLog, Org, OrgLevel, Product, Role, User, db, scoped, write_audit
+from models.audit import ACTION_LABELS
+from models.org import Role as R
+
+from .auth import MAINLAND_MOBILE
+from .base import ScopedModelView, current_user, format_money, options
+
+from .roles import ADMIN as ADMIN_ONLY, MANAGERS  # noqa: E402
+CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
+
+
+class OrgView(ScopedModelView):
+    roles = create_roles = edit_roles = MANAGERS
+    delete_roles = ADMIN_ONLY
+    export_roles = MANAGERS
+    column_list = ["code", "name", "level", "parent", "active"]
+    column_labels = {"code": "单位编号", "name": "单位名称", "level": "级别", "parent": "上级单位",
+                     "active": "启用", "path": "路径"}
+    column_default_sort = "path"
+    column_searchable_list = ["code", "name"]
+    column_filters = [FilterEqual(Org.level, "级别", options=OrgLevel.choices()),
+                      FilterLike(Org.code, "单位编号")]
+    form_columns = ["code", "name", "level", "parent", "active"]
+    form_args = {
+        "code": {"label": "单位编号", "validators": [validators.InputRequired(message="请填写单位编号"),
+                 validators.Regexp(CODE_RE, message="单位编号只能由字母和数字组成，最多20位")]},
+        "name": {"label": "单位名称", "validators": [validators.InputRequired(message="请填写单位名称")]},
+        "parent": {"label": "上级单位"},
+    }
+    form_overrides = {"level": SelectField}
+    column_details_exclude_list = []
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        form.level.choices = OrgLevel.choices()
+        form.level.label.text = "级别"
+        return form
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        form.level.choices = OrgLevel.choices()
+        form.level.label.text = "级别"
+        if obj is not None and request.method == "GET":
+            form.level.data = obj.level.value
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        model.level = OrgLevel(form.level.data)
+        if model.parent is None and not current_user().org.parent_id is None:
+            raise_validation("只有总会用户可以创建顶级单位")
+        old_path = model.path
+        if model.parent is not None and not is_created and model.parent.path.startswith(old_path or "\0"):
+            raise_validation("不能把单位移到它自己的下级单位之下")
+        new_path = Org.path_for(model.parent, model.code)
+        model.path = new_path
+        if old_path and old_path != new_path:  # move the whole subtree with it, one statement
+            db.session.flush()
+            db.session.execute(
+                sa.update(Org)
+                .where(Org.path.like(old_path + "%"), Org.id != model.id)
+                .values(path=sa.literal(new_path) + sa.func.substr(Org.path, len(old_path) + 1))
+            )
+
+
+def raise_validation(message: str):
+    from wtforms.validators import ValidationError
+
+    raise ValidationError(message)
+
+
+class UserView(ScopedModelView):
+    roles = create_roles = edit_roles = MANAGERS
+    delete_roles = ADMIN_ONLY
+    export_roles = MANAGERS
+    column_list = ["username", "display_name", "org", "role", "phone", "active", "locked_until", "last_login_at"]
+    column_labels = {"username": "用户名", "display_name": "姓名", "org": "单位", "role": "角色",
+                     "phone": "手机号码", "active": "启用", "locked_until": "锁定至", "last_login_at": "最近登录",
+                     "failed_attempts": "连续失败次数", "created_at": "创建时间", "updated_at": "修改时间"}
+    column_details_exclude_list = ["password_hash", "login_code_hash", "login_code_sent_at", "login_code_tries"]
+    column_searchable_list = ["username", "display_name"]
+    column_filters = [FilterEqual(User.role, "角色", options=Role.choices())]
+    form_columns = ["username", "display_name", "org", "role", "phone", "active"]
+    form_overrides = {"role": SelectField}
+    form_extra_fields = {"new_password": PasswordField("新密码（不修改请留空）")}
+    form_args = {
+        "username": {"label": "用户名", "validators": [validators.InputRequired(message="请填写用户名")]},
+        "display_name": {"label": "姓名"},
+        "org": {"label": "单位", "validators": [validators.InputRequired(message="请选择单位")]},
+        "phone": {"label": "手机号码", "description": "大陆手机号，格式 +8613800000000",
+                  "validators": [validators.Regexp(MAINLAND_MOBILE, message="手机号码须为大陆手机号，格式 +8613800000000")]},
+    }
+
+    def _prep(self, form, obj=None):
+        form.role.choices = Role.choices()
+        form.role.label.text = "角色"
+        if obj is not None and request.method == "GET":
+            form.role.data = obj.role.value
+        return form
+
+    def create_form(self, obj=None):
+        return self._prep(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._prep(super().edit_form(obj), obj)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        model.role = Role(form.role.data)
+        if form.new_password.data:
+            if len(form.new_password.data) < 8:
+                raise_validation("密码至少8位")
+            model.set_password(form.new_password.data)
+        elif is_created:
+            raise_validation("新用户必须设置密码")
+
+    @expose("/reset-password/", methods=["POST"])
+    def reset_password(self):
+        if not self.can_edit:
+            abort(403)
+        user = self.get_one(request.form.get("id"))
+        new = "Hz-" + secrets.token_urlsafe(6)
+        user.set_password(new)
+        user.failed_attempts = 0
+        user.locked_until = None
+        write_audit("reset_password", "user", [user.id], current_user().id)
+        db.session.commit()
+        flash(f"已重置 {user.username} 的密码，新密码：{new}（请当面告知本人并提醒其修改）", "success")
+        return redirect(self.get_url(".details_view", id=user.id))
+
+    @expose("/unlock/", methods=["POST"])
+    def unlock(self):
+        if not self.can_edit:
+            abort(403)
+        user = self.get_one(request.form.get("id"))
+        user.failed_attempts = 0
+        user.locked_until = None
+        user.login_code_hash = None
+        write_audit("unlock", "user", [user.id], current_user().id)
+        db.session.commit()
+        flash(f"已解锁用户 {user.username}", "success")
+        return redirect(self.get_url(".details_view", id=user.id))
+
+    details_template = "admin/user_details.html"
+
+
+class ProductView(ScopedModelView):
+    roles = frozenset(Role)
+    create_roles = edit_roles = MANAGERS
+    delete_roles = ADMIN_ONLY
+    export_roles = MANAGERS
+    column_list = ["code", "name", "price", "max_shares", "term_months", "gender_restriction", "active"]
+    column_labels = {"code": "产品编号", "name": "产品名称", "price": "每份金额", "max_shares": "最大份数",
+                     "term_months": "保障期限（月）", "gender_restriction": "性别限制", "active": "启用"}
+    column_formatters = {"price": lambda v, c, m, n: format_money(m.price),
+                         "gender_restriction": lambda v, c, m, n: m.gender_restriction.label if m.gender_restriction else "不限"}
+    form_columns = ["code", "name", "price", "max_shares", "term_months", "gender_restriction", "active"]
+    form_overrides = {"gender_restriction": SelectField}
+    form_args = {"code": {"label": "产品编号"}, "name": {"label": "产品名称"}, "price": {"label": "每份金额（元）"},
+                 "max_shares": {"label": "最大份数"}, "term_months": {"label": "保障期限（月）"}}
+
+    def _prep(self, form, obj=None):
+        form.gender_restriction.choices = [("", "不限")] + [("F", "仅限女性")]
+        form.gender_restriction.label.text = "性别限制"
+        if obj is not None and request.method == "GET":
+            form.gender_restriction.data = obj.gender_restriction.value if obj.gender_restriction else ""
+        return form
+
+    def create_form(self, obj=None):
+        return self._prep(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._prep(super().edit_form(obj), obj)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        from models import GenderRestriction
+
+        model.gender_restriction = GenderRestriction(form.gender_restriction.data) if form.gender_restriction.data else None
+
+
+class AuditLogView(ScopedModelView):
+    roles = MANAGERS
+    export_roles = MANAGERS
+    column_list = ["created_at", "user", "action", "entity", "entity_id", "before", "after"]
+    column_labels = {"created_at": "时间", "user": "操作人", "action": "操作", "entity": "对象",
+                     "entity_id": "对象编号", "before": "修改前", "after": "修改后"}
+    column_default_sort = ("id", True)
+    column_formatters = {"action": lambda v, c, m, n: ACTION_LABELS.get(m.action, m.action)}
+    column_filters = [
+        FilterEqual(AuditLog.entity, "对象", options=[
+            ("member", "会员"), ("policy", "投保记录"), ("org", "单位"), ("user", "用户"), ("product", "产品"),
+            ("import_batch", "批量业务"), ("transfer_application", "会员调动"), ("change_application", "会员变更"),
+            ("termination_application", "提前终止")]),
+        FilterEqual(AuditLog.user_id, "操作人", options=options(lambda: [
+            (str(u.id), u.username) for u in scoped(db.session.query(User), User, current_user()).order_by(User.username)])),
+        FilterEqual(AuditLog.entity_id, "对象编号"),
+        DateBetweenFilter(AuditLog.created_at, "日期"),
+    ]
