@@ -157,7 +157,7 @@ class UserView(ScopedModelView):
 
 
 class ProductView(ScopedModelView):
-    roles = frozenset(Role)
+    roles = MANAGERS
     create_roles = edit_roles = MANAGERS
     delete_roles = ADMIN_ONLY
     export_roles = MANAGERS

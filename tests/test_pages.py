@@ -1,0 +1,89 @@
+"""Every screen of the menu opens in Chinese for the roles that use it, and refuses the others."""
+import pytest
+
+from conftest import login_as
+
+MENU = {
+    "/admin/": "首页",
+    "/admin/members/": "入会管理",
+    "/admin/member_query/": "会员信息查询",
+    "/admin/transfers/": "会员调动管理",
+    "/admin/changes/": "会员变更管理",
+    "/admin/policies/": "投保管理",
+    "/admin/terminations/": "保单提前终止",
+    "/admin/expiring/": "即将到期订单",
+    "/admin/batches/": "批量业务",
+}
+SYSTEM = {"/admin/orgs/": "单位", "/admin/users/": "用户", "/admin/products/": "产品", "/admin/audit/": "审计日志"}
+
+
+@pytest.mark.parametrize("url,title", list(MENU.items()))
+def test_clerk_opens_every_business_screen_in_chinese(app, client, url, title):
+    login_as(app, client, "clerk1")
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f"<title>{title} - 互助保障业务系统" in html
+    for menu in ("会员管理", "保单管理", "批量业务管理"):
+        assert menu in html
+
+
+@pytest.mark.parametrize("url,title", list(SYSTEM.items()))
+def test_admin_opens_every_system_screen(app, client, url, title):
+    login_as(app, client, "admin")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert f"<title>{title} - 互助保障业务系统" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", list(SYSTEM))
+def test_clerk_may_not_open_system_management(app, client, url):
+    login_as(app, client, "clerk1")
+    page = client.get(url)
+    assert page.status_code == 403
+    assert "无权操作" in page.get_data(as_text=True)
+
+
+def test_clerk_does_not_see_system_management_in_the_menu(app, client):
+    login_as(app, client, "clerk1")
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "系统管理" not in html
+    assert "审计日志" not in html
+
+
+def test_admin_sees_system_management_in_the_menu(app, client):
+    login_as(app, client, "admin")
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "系统管理" in html and "审计日志" in html
+
+
+def test_anonymous_visitor_is_sent_to_login(client):
+    for url in list(MENU) + list(SYSTEM):
+        page = client.get(url)
+        assert page.status_code == 302, url
+        assert "/login" in page.headers["Location"]
+
+
+def test_home_shows_the_users_org_role_and_todo_counts(app, client):
+    login_as(app, client, "clerk1")
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "010101 东城区第一机床厂工会" in html
+    assert "基层单位操作员" in html
+    assert "被打回的会员" in html and "新建未上报的投保记录" in html
+
+
+def test_flask_admin_strings_are_chinese(app, client):
+    login_as(app, client, "clerk1")
+    html = client.get("/admin/members/").get_data(as_text=True)
+    assert "列表" in html  # Flask-Admin's "List"
+    assert "创建" in html  # "Create"
+    assert ">List<" not in html and ">Create<" not in html
+
+
+def test_dates_are_shown_as_year_month_day_and_money_in_yuan(app, client):
+    import re
+
+    login_as(app, client, "clerk1")
+    html = client.get("/admin/policies/").get_data(as_text=True)
+    assert re.search(r"\b20\d\d-\d\d-\d\d\b", html)
+    assert re.search(r"\d+\.\d\d 元", html)
