@@ -39,6 +39,8 @@ class PolicyView(ScopedModelView):
         DateBetweenFilter(Policy.expected_effective_date, "预期生效时间"),
     ]
     form_columns = ["member", "product", "shares", "amount", "expected_effective_date"]
+    form_ajax_refs = {"member": {"fields": ["member_no", "id_number", "name"], "page_size": 10,
+                                 "placeholder": "输入会员编号、身份证号或姓名"}}
 
     def edit_refusal(self, model):
         if model.status not in POLICY_EDITABLE:

@@ -30,7 +30,7 @@ def upgrade():
     sa.Column('level', sa.Enum('federation', 'office', 'agency', 'unit', name='orglevel', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('path', sa.String(length=255), nullable=False),
-    sa.Column('active', sa.Boolean(), server_default=sa.text('1'), nullable=False),
+    sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['org.id'], name=op.f('fk_org_parent_id_org')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_org')),
     sa.UniqueConstraint('code', name=op.f('uq_org_code'))
@@ -47,7 +47,7 @@ def upgrade():
     sa.Column('max_shares', sa.Integer(), nullable=False),
     sa.Column('term_months', sa.Integer(), nullable=False),
     sa.Column('gender_restriction', sa.Enum('F', name='genderrestriction', native_enum=False, create_constraint=True, length=20), nullable=True),
-    sa.Column('active', sa.Boolean(), server_default=sa.text('1'), nullable=False),
+    sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_product')),
     sa.UniqueConstraint('code', name=op.f('uq_product_code'))
     )
@@ -59,7 +59,7 @@ def upgrade():
     sa.Column('phone', sa.String(length=20), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('role', sa.Enum('unit_clerk', 'agency_staff', 'office_staff', 'info_dept', 'admin', name='role', native_enum=False, create_constraint=True, length=20), nullable=False),
-    sa.Column('active', sa.Boolean(), server_default=sa.text('1'), nullable=False),
+    sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.Column('failed_attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('locked_until', sa.DateTime(), nullable=True),
     sa.Column('login_code_hash', sa.String(length=255), nullable=True),
@@ -195,7 +195,7 @@ def upgrade():
     sa.Column('status', sa.Enum('NEW', 'CONFIRMED', 'RETURNED', name='memberstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('admitted_on', sa.Date(), nullable=True),
     sa.Column('return_reason', sa.String(length=200), nullable=True),
-    sa.Column('over_age_exception', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('over_age_exception', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('over_age_note', sa.String(length=200), nullable=True),
     sa.Column('over_age_approved_by_id', sa.Integer(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
