@@ -1,6 +1,8 @@
 """The Chinese admin: one module per screen, menus as in DESIGN.md §5."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
@@ -25,6 +27,7 @@ def init_admin(app) -> Admin:
         name="互助保障业务系统",
         index_view=HomeView(name="首页", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
+        translations_path=str(Path(__file__).parent / "translations"),
     )
     s = db.session
     admin.add_view(MemberAdmissionView(Member, s, name="入会管理", category=MEMBERS, endpoint="members"))

@@ -80,6 +80,10 @@ EXPORT_FORMATTERS[bool] = _bool
 class AdminForm(FlaskForm):
     """Flask-WTF's CSRF token on every admin form (Flask-Admin's own SecureForm uses another token)."""
 
+    def __init__(self, formdata=None, obj=None, prefix="", **kwargs):
+        self._obj = obj  # Flask-Admin's Unique validator skips the record being edited
+        super().__init__(formdata=formdata, obj=obj, prefix=prefix, **kwargs)
+
 
 class ScopedAjaxLoader(QueryAjaxModelLoader):
     def get_query(self):

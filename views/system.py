@@ -92,7 +92,7 @@ class UserView(ScopedModelView):
     column_details_exclude_list = ["password_hash", "login_code_hash", "login_code_sent_at", "login_code_tries"]
     column_searchable_list = ["username", "display_name"]
     column_filters = [FilterEqual(User.role, "角色", options=Role.choices())]
-    form_columns = ["username", "display_name", "org", "role", "phone", "active"]
+    form_columns = ["username", "display_name", "org", "role", "phone", "active", "new_password"]
     form_overrides = {"role": SelectField}
     form_extra_fields = {"new_password": PasswordField("新密码（不修改请留空）")}
     form_args = {

@@ -1,0 +1,139 @@
+"""系统管理: units (tree-aware), users, products, and the audit log every change writes."""
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from conftest import csrf_token, login_as
+from models import AuditLog, Member, MemberStatus, Org, Product, User, db, write_audit
+
+
+def _org(code):
+    return db.session.scalar(sa.select(Org).where(Org.code == code))
+
+
+def test_admin_adds_a_product_and_the_audit_log_records_it(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    page = client.post("/admin/products/new/", data={
+        "csrf_token": token, "code": "P09", "name": "职工重大疾病互助保障", "price": "40.00", "max_shares": "3",
+        "term_months": "12", "gender_restriction": "", "active": "y"})
+    assert page.status_code == 302
+    with app.app_context():
+        product = db.session.scalar(sa.select(Product).where(Product.code == "P09"))
+        assert product.price == Decimal("40.00") and product.gender_restriction is None
+        log = db.session.scalar(sa.select(AuditLog).where(AuditLog.entity == "product", AuditLog.entity_id == product.id))
+        assert log.action == "create" and log.after["name"] == "职工重大疾病互助保障"
+        assert log.user.username == "admin"
+
+
+def test_editing_a_user_writes_before_and_after(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        clerk = db.session.scalar(sa.select(User).where(User.username == "clerk3"))
+        pk, org_id = clerk.id, clerk.org_id
+    page = client.post(f"/admin/users/edit/?id={pk}", data={
+        "csrf_token": token, "username": "clerk3", "display_name": "陈静静", "org": str(org_id),
+        "role": "unit_clerk", "phone": "+8613800000007", "active": "y", "new_password": ""})
+    assert page.status_code == 302, page.get_data(as_text=True)[:500]
+    with app.app_context():
+        log = db.session.scalar(sa.select(AuditLog).where(AuditLog.entity == "user", AuditLog.entity_id == pk))
+        assert log.action == "update"
+        assert log.before == {"display_name": "陈静"}
+        assert log.after["display_name"] == "陈静静"
+        assert "password_hash" not in log.after
+
+
+def test_a_user_phone_must_be_a_mainland_mobile(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        org_id = _org("010101").id
+    page = client.post("/admin/users/new/", data={
+        "csrf_token": token, "username": "clerk9", "display_name": "新人", "org": str(org_id), "role": "unit_clerk",
+        "phone": "13800000009", "active": "y", "new_password": "Strong-2026"})
+    assert page.status_code == 200
+    assert "手机号码须为大陆手机号" in page.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(User).where(User.username == "clerk9")) is None
+
+
+def test_moving_an_agency_moves_its_whole_subtree(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        west, root = _org("0102"), _org("000")
+        pk, root_id = west.id, root.id
+    page = client.post(f"/admin/orgs/edit/?id={pk}", data={
+        "csrf_token": token, "code": "0102", "name": "西城代办处", "level": "agency", "parent": str(root_id),
+        "active": "y"})
+    assert page.status_code == 302, page.get_data(as_text=True)[:800]
+    with app.app_context():
+        assert _org("0102").path == "/000/0102/"
+        assert _org("010201").path == "/000/0102/010201/"
+        assert _org("010101").path == "/000/01/0101/010101/"
+
+
+def test_a_unit_cannot_be_moved_under_its_own_child(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        agency, unit = _org("0101"), _org("010101")
+        pk, unit_id = agency.id, unit.id
+    page = client.post(f"/admin/orgs/edit/?id={pk}", data={
+        "csrf_token": token, "code": "0101", "name": "东城代办处", "level": "agency", "parent": str(unit_id),
+        "active": "y"})
+    assert "不能把单位移到它自己的下级单位之下" in page.get_data(as_text=True)
+    with app.app_context():
+        assert _org("0101").path == "/000/01/0101/"
+
+
+def test_an_org_code_with_wildcards_is_refused(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        parent = _org("0101").id
+    page = client.post("/admin/orgs/new/", data={
+        "csrf_token": token, "code": "01_%", "name": "坏编号", "level": "unit", "parent": str(parent), "active": "y"})
+    assert "单位编号只能由字母和数字组成" in page.get_data(as_text=True)
+
+
+def test_the_audit_writer_is_one_statement_for_any_number_of_rows(app):
+    from sqlalchemy import event
+
+    with app.app_context():
+        statements = []
+        listener = lambda *a: statements.append(a[2])  # noqa: E731
+        conn = db.session.connection()
+        event.listen(conn, "before_cursor_execute", listener)
+        ids = sa.select(Member.id).where(Member.status == MemberStatus.CONFIRMED)
+        written = write_audit("report", "member", ids, None, after={"status": "CONFIRMED"})
+        event.remove(conn, "before_cursor_execute", listener)
+        expected = db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
+        assert written == expected > 100
+        assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT INTO AUDIT_LOG")
+        logged = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(AuditLog.action == "report"))
+        assert logged == expected
+
+
+def test_audit_log_is_read_only_and_filterable_by_entity(app, client):
+    login_as(app, client, "admin")
+    with app.app_context():
+        write_audit("update", "member", [1, 2], None, before={"name": "甲"}, after={"name": "乙"})
+        db.session.commit()
+    html = client.get("/admin/audit/?flt0_0=member").get_data(as_text=True)
+    assert "修改" in html
+    assert client.get("/admin/audit/new/").status_code in (302, 403)
+    assert 'href="/admin/audit/edit/' not in html
+
+
+def test_admin_resets_a_password_and_the_old_one_stops_working(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        pk = db.session.scalar(sa.select(User.id).where(User.username == "clerk2"))
+    page = client.post("/admin/users/reset-password/", data={"csrf_token": token, "id": pk}, follow_redirects=True)
+    assert "已重置 clerk2 的密码" in page.get_data(as_text=True)
+    with app.app_context():
+        assert not db.session.get(User, pk).check_password("Demo-2026")
+        assert db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "user", AuditLog.entity_id == pk)) == "reset_password"
