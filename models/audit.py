@@ -48,7 +48,7 @@ def write_audit(
     before: Mapping | None = None,
     after: Mapping | None = None,
     session=None,
-) -> int:
+) -> int | None:
     """Write one audit row per id.
 
     `ids` is either a SELECT of one id column (bulk actions: one INSERT … SELECT, whatever the
@@ -71,8 +71,8 @@ def write_audit(
             sa.literal(after, sa.JSON) if after is not None else sa.null(),
         )
         cols = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
-        result = session.execute(sa.insert(table).from_select(cols, select))
-        return result.rowcount or 0
+        session.execute(sa.insert(table).from_select(cols, select))
+        return None  # the driver does not report INSERT … SELECT counts reliably; callers know theirs
     rows = [
         dict(created_at=now, user_id=user_id, action=action, entity=entity, entity_id=i,
              before=before, after=after)

@@ -107,10 +107,10 @@ def test_the_audit_writer_is_one_statement_for_any_number_of_rows(app):
         conn = db.session.connection()
         event.listen(conn, "before_cursor_execute", listener)
         ids = sa.select(Member.id).where(Member.status == MemberStatus.CONFIRMED)
-        written = write_audit("report", "member", ids, None, after={"status": "CONFIRMED"})
+        write_audit("report", "member", ids, None, after={"status": "CONFIRMED"})
         event.remove(conn, "before_cursor_execute", listener)
         expected = db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
-        assert written == expected > 100
+        assert expected > 100
         assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT INTO AUDIT_LOG")
         logged = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(AuditLog.action == "report"))
         assert logged == expected
