@@ -1,0 +1,37 @@
+"""Dates as clerks type them."""
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from datetime import date, datetime
+
+_DATE_TEXT = re.compile(
+    r"(\d{4})(?:([-/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日?|(\d{2})(\d{2}))"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?",
+    re.ASCII,
+)
+
+
+def parse_date(value: object) -> date | None:
+    """A date from a date, a datetime (its date), or text: ``2026-03-01``, ``2026/3/1``,
+    ``2026.3.1``, ``2026年3月1日``, ``20260301`` (a time after a space is ignored).
+    None for anything else — numbers included (Excel serial days are not accepted)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    m = _DATE_TEXT.fullmatch(value.strip())
+    if m is None:
+        return None
+    y, _, m1, d1, m2, d2, m3, d3 = m.groups()
+    year, month, day = int(y), int(m1 or m2 or m3), int(d1 or d2 or d3)
+    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= monthrange(year, month)[1]:
+        return None
+    return date(year, month, day)
+
+
+def format_date(d: date | None) -> str:
+    """``YYYY-MM-DD``; ``""`` for None."""
+    return "" if d is None else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
