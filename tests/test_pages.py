@@ -87,3 +87,15 @@ def test_dates_are_shown_as_year_month_day_and_money_in_yuan(app, client):
     html = client.get("/admin/policies/").get_data(as_text=True)
     assert re.search(r"\b20\d\d-\d\d-\d\d\b", html)
     assert re.search(r"\d+\.\d\d 元", html)
+
+
+def test_states_and_genders_are_shown_by_their_chinese_labels(app, client):
+    login_as(app, client, "clerk1")
+    html = client.get("/admin/members/?page_size=100").get_data(as_text=True)
+    assert "财务确认" in html and ("男" in html or "女" in html)
+    import re
+
+    cells = " ".join(re.findall(r'<td class="col-[^"]*">(.*?)</td>', html, re.S))
+    assert "财务确认" in cells and "CONFIRMED" not in cells and "MALE" not in cells
+    csv = client.get("/admin/members/export/csv/").get_data(as_text=True)
+    assert "财务确认" in csv and ",CONFIRMED," not in csv

@@ -65,14 +65,15 @@ def _bool(view, value, name=None):
     return "是" if value else "否"
 
 
-TYPE_FORMATTERS = dict(typefmt.BASE_FORMATTERS)
-TYPE_FORMATTERS.update({
-    date: lambda view, value, name=None: format_date(value),
-    datetime: lambda view, value, name=None: format_date(value),
-    Decimal: lambda view, value, name=None: f"{value:.2f}",
-    bool: _bool,
+# Flask-Admin takes the first formatter whose type matches: specific types come first
+TYPE_FORMATTERS = {
     LabeledEnum: lambda view, value, name=None: value.label,
-})
+    bool: _bool,
+    datetime: lambda view, value, name=None: format_date(value),
+    date: lambda view, value, name=None: format_date(value),
+    Decimal: lambda view, value, name=None: f"{value:.2f}",
+}
+TYPE_FORMATTERS.update({k: v for k, v in typefmt.BASE_FORMATTERS.items() if k not in TYPE_FORMATTERS})
 EXPORT_FORMATTERS = dict(TYPE_FORMATTERS)
 EXPORT_FORMATTERS[bool] = _bool
 
