@@ -136,6 +136,8 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    _register_batch_cli(app)
+
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时装载")
     def demo_data(if_empty):
@@ -148,3 +150,65 @@ def _register_cli(app: Flask) -> None:
             return
         counts = load_demo_data()
         click.echo("演示数据已装载：" + "，".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _register_batch_cli(app: Flask) -> None:
+    """flask --app app batch check|process KIND FILE --user USERNAME [options] (DESIGN.md §9)."""
+    import json
+    import sys
+
+    batch_group = click.Group("batch", help="批量业务：校验或办理上传文件（members 入会 / policies 投保）")
+    app.cli.add_command(batch_group)
+
+    def run(mode, kind, file, username, result, as_json, params):
+        from batch import BatchFileError, check_batch, create_batch, process_batch
+        from models import User
+
+        user = db.session.scalar(sa.select(User).where(User.username == username, User.active.is_(True)))
+        if user is None:
+            click.echo(f"用户“{username}”不存在或已停用", err=True)
+            sys.exit(2)
+        try:
+            with open(file, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            click.echo(f"无法打开文件“{file}”：{exc.strerror}", err=True)
+            sys.exit(2)
+        try:
+            batch = create_batch(kind, data, os.path.basename(file), user, {k: v for k, v in params.items() if v})
+            if mode == "check":
+                outcome = check_batch(batch, user)
+                if result:
+                    from batch.result import write_result
+
+                    write_result(result, outcome.table, outcome.results)
+            else:
+                outcome = process_batch(batch, user, result_file=result)
+        except BatchFileError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+        if as_json:
+            click.echo(json.dumps(outcome.as_json(), ensure_ascii=False))
+        else:
+            verb = "校验" if mode == "check" else "办理"
+            click.echo(f"批次 {batch.id}：{verb}完成，共 {len(outcome.results)} 行，通过 {outcome.ok_count} 行，"
+                       f"失败 {outcome.error_count} 行" + (f"，已办理 {outcome.created} 行" if mode == "process" else ""))
+            for r in outcome.failed[:50]:
+                click.echo(f"  第{r.row}行 [{r.code}] {r.message}")
+            if outcome.error_count > 50:
+                click.echo(f"  ……其余 {outcome.error_count - 50} 行失败见结果文件")
+
+    for mode in ("check", "process"):
+        @batch_group.command(mode, help="业务校验（不写入）" if mode == "check" else "业务办理（校验后写入全部有效行）")
+        @click.argument("kind")
+        @click.argument("file", type=click.Path(dir_okay=False))
+        @click.option("--user", "username", required=True, help="以哪个用户的身份办理")
+        @click.option("--result", type=click.Path(dir_okay=False), help="结果文件（.xlsx）")
+        @click.option("--json", "as_json", is_flag=True, help="输出一行 JSON")
+        @click.option("--org", "org_code", help="入会单位编号（代办处及以上用户）")
+        @click.option("--product", "product", help="产品编号（投保）")
+        @click.option("--amount", "amount", help="统一投保金额（元），覆盖文件中的金额")
+        @click.option("--effective", "effective", help="预期生效时间 YYYY-MM-DD")
+        def _cmd(kind, file, username, result, as_json, org_code, product, amount, effective, _mode=mode):
+            run(_mode, kind, file, username, result, as_json,
+                {"org_code": org_code, "product": product, "amount": amount, "effective": effective})

@@ -1,0 +1,7 @@
+"""Batch files: reading, checking and writing uploads (one pipeline for every kind)."""
+from .pipeline import (  # noqa: F401
+    KINDS, Outcome, RowResult, check_batch, create_batch, earlier_upload, get_kind, process_batch, result_path,
+    write_failed,
+)
+from .reader import BatchFileError  # noqa: F401
+from . import members  # noqa: F401,E402  (registers the kind)

@@ -1,0 +1,117 @@
+"""The `members` kind (批量入会): 姓名 + 身份证号 → new members of the clerk's unit."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from models import BatchKind, Member, MemberStatus, Org, OrgLevel, db, member_numbers, utcnow, write_audit
+from models.scope import scope_filter
+from rules import Code, check_age, check_name, parse_id
+
+from .pipeline import Context, Kind, RowResult, register
+from .reader import BatchFileError, Column
+from .sql import bulk_insert, in_values
+
+NAME = Column("name", "姓名", ("姓名", "会员姓名", "职工姓名", "投保人姓名", "名字"))
+ID_NUMBER = Column("id_number", "身份证号", ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码",
+                                               "身份证", "身份证件号码", "投保人身份证号"))
+
+MEMBER_NOTES = [
+    "1. 每行填写一名新入会会员的“姓名”和“身份证号”，不要改动第一行表头；列的顺序可以调整，多余的列会被忽略。",
+    "2. 身份证号必须为18位，末尾X必须为大写；身份证号列已设为文本格式，请勿改为数字格式"
+    "（数字格式会丢失末尾几位，系统会提示“身份证号单元格为数字格式”）。",
+    "3. 姓名中间不得有空格；少数民族姓名中的间隔号请用“·”。姓名前后的空格、身份证号中的空格和小写x会被自动修正，并在结果中提示。",
+    "4. 年龄按入会当天的周岁计算：女性须大于16周岁、小于55周岁；男性须大于16周岁、小于60周岁。",
+    "5. 超龄但未办理正式退休手续（如局级干部、高级职称）的人员，须提供相关文件，经代办处同意后逐一办理入会；65周岁及以上不能参保。",
+    "6. 已入会的人员不能重复入会；在其他单位的会员请办理【会员调动】。同一文件中身份证号不能重复。",
+    "7. 上传后先点【业务校验】查看结果，再点【业务办理】；失败的行可点【失败行下载】，改正后直接上传该文件。",
+]
+
+
+class MembersKind(Kind):
+    kind = BatchKind.MEMBERS
+    columns = [NAME, ID_NUMBER]
+    template_title = "批量入会"
+    template_notes = MEMBER_NOTES
+
+    def prepare(self, ctx: Context) -> None:
+        """The rows go to the uploader's unit; above unit level, to the unit named by `org_code`."""
+        user = ctx.user
+        if user.org.level == OrgLevel.UNIT:
+            ctx.org = user.org
+            return
+        code = (ctx.params.get("org_code") or "").strip()
+        if not code:
+            raise BatchFileError("请选择会员入会的基层单位（单位编号）")
+        org = db.session.scalar(sa.select(Org).where(Org.code == code, scope_filter(Org, user)))
+        if org is None or org.level != OrgLevel.UNIT:
+            raise BatchFileError(f"单位编号“{code}”不是您管辖范围内的基层单位")
+        ctx.org = org
+
+    def check(self, table, ctx: Context) -> list[RowResult]:
+        today = ctx.today
+        results: list[RowResult] = []
+        first_row: dict[str, int] = {}
+        name_i, id_i = table.columns["name"], table.columns["id_number"]
+        for row_no, cells in table.rows:
+            r = RowResult(row_no)
+            results.append(r)
+            idc = parse_id(cells[id_i] if id_i < len(cells) else None, today)
+            namec = check_name(cells[name_i] if name_i < len(cells) else None)
+            r.warnings = namec.warnings + idc.warnings
+            if not idc.ok:
+                r.fail(idc.code, idc.message)
+                continue
+            if not namec.ok:
+                r.fail(namec.code, namec.message)
+                continue
+            info = idc.value
+            number = info.number
+            if number in first_row:
+                r.fail(Code.DUP_IN_FILE, f"{Code.DUP_IN_FILE.message}（与第{first_row[number]}行相同）")
+                continue
+            first_row[number] = row_no
+            age = check_age(info.gender, info.birth_date, today, exception=False)
+            if not age.ok:
+                hint = f"，{age.code.hint}" if age.code.hint else ""
+                r.fail(age.code, f"{age.message}（{age.value}周岁）{hint}")
+                continue
+            r.values = {"id_number": number, "name": namec.value, "gender": info.gender, "birth_date": info.birth_date}
+        self._check_existing(results, ctx)
+        return results
+
+    def _check_existing(self, results: list[RowResult], ctx: Context) -> None:
+        """ALREADY_MEMBER, in one query whatever the row count; the unit is named when it is in scope."""
+        pending = {r.values["id_number"]: r for r in results if r.ok}
+        if not pending:
+            return
+        mine = scope_filter(Org, ctx.user)
+        rows = db.session.execute(
+            sa.select(Member.id_number, Member.member_no, Org.name, mine.label("mine"))
+            .join(Org, Org.id == Member.org_id)
+            .where(in_values(db.session, Member.id_number, list(pending)))
+        ).all()
+        for id_number, member_no, org_name, is_mine in rows:
+            if is_mine:
+                msg = f"{Code.ALREADY_MEMBER.message}（{org_name}，会员编号 {member_no}）"
+            else:
+                msg = f"{Code.ALREADY_MEMBER.message}（在其他单位），如需转入本单位请办理【会员调动】"
+            pending[id_number].fail(Code.ALREADY_MEMBER, msg)
+
+    def write(self, rows: list[RowResult], ctx: Context) -> int:
+        """All valid rows in one COPY/executemany, then one INSERT … SELECT of audit rows."""
+        numbers = member_numbers(len(rows))
+        now, uid, org_id = utcnow(), ctx.user.id, ctx.org.id
+        data = [
+            (no, r.values["id_number"], r.values["name"], r.values["gender"], r.values["birth_date"], org_id,
+             MemberStatus.NEW.value, ctx.today, False, uid, ctx.batch.id, now, now, 1)
+            for no, r in zip(numbers, rows)
+        ]
+        bulk_insert(db.session, Member.__table__, [
+            "member_no", "id_number", "name", "gender", "birth_date", "org_id", "status", "admitted_on",
+            "over_age_exception", "created_by_id", "import_batch_id", "created_at", "updated_at", "version"], data)
+        write_audit("create", "member", sa.select(Member.id).where(Member.import_batch_id == ctx.batch.id), uid,
+                    after={"batch_id": ctx.batch.id, "status": MemberStatus.NEW.value})
+        return len(data)
+
+
+MEMBERS = register(MembersKind())

@@ -1,0 +1,248 @@
+"""The one batch pipeline for every upload kind (DESIGN.md §6, §9).
+
+    create_batch  -> the ImportBatch record and the stored file (size limit, sha256)
+    check_batch   -> read, check every row against the rules and the database; writes nothing
+                     but the batch record
+    process_batch -> re-check and write every valid row in one transaction, with per-row
+                     outcomes, audit rows and the result file
+
+A kind (members, policies) supplies its columns, `check(table, ctx)` and `write(rows, ctx)`;
+everything else is shared.  The statement count does not grow with the row count.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, RowStatus, db, utcnow
+from rules import Code
+
+from .reader import BatchFileError, Column, Table, read_table
+from .result import write_failed_rows, write_result
+from .sql import bulk_insert
+
+WARNING_TEXT = {
+    Code.ID_NORMALIZED: "身份证号已自动修正（去除空格、全角转半角、末位x改为大写）",
+    Code.NAME_TRIMMED: "姓名前后空格已去除",
+    Code.NAME_DOT_NORMALIZED: "姓名中的间隔号已统一为“·”",
+}
+
+
+@dataclass(slots=True)
+class RowResult:
+    row: int  # the Excel row number
+    code: Code | None = None
+    message: str = ""
+    warnings: tuple = ()
+    values: dict = field(default_factory=dict)  # cleaned values the kind writes
+
+    @property
+    def ok(self) -> bool:
+        return self.code is None
+
+    @property
+    def warnings_text(self) -> str:
+        return "；".join(WARNING_TEXT.get(w, str(w)) for w in self.warnings)
+
+    def fail(self, code: Code, message: str | None = None) -> None:
+        if self.code is None:
+            self.code = code
+            self.message = message if message is not None else code.message
+
+    def as_json(self) -> dict:
+        return {"row": self.row, "status": "ok" if self.ok else "error", "code": str(self.code) if self.code else None,
+                "message": self.message, "warnings": [str(w) for w in self.warnings]}
+
+
+@dataclass
+class Context:
+    user: object
+    batch: ImportBatch
+    today: date
+    params: dict
+    org: Org | None = None  # the unit the rows go to
+
+
+@dataclass
+class Outcome:
+    batch: ImportBatch
+    table: Table
+    results: list[RowResult]
+    created: int = 0
+
+    @property
+    def ok_count(self) -> int:
+        return sum(1 for r in self.results if r.ok)
+
+    @property
+    def error_count(self) -> int:
+        return len(self.results) - self.ok_count
+
+    @property
+    def failed(self) -> list[RowResult]:
+        return [r for r in self.results if not r.ok]
+
+    def as_json(self) -> dict:
+        return {"batch_id": self.batch.id, "kind": self.batch.kind.value, "ok": self.ok_count,
+                "errors": self.error_count, "created": self.created, "rows": [r.as_json() for r in self.results]}
+
+
+class Kind:
+    """What an upload kind supplies to the pipeline."""
+
+    kind: BatchKind
+    columns: list[Column]
+    template_title: str
+    template_notes: list[str]
+
+    def prepare(self, ctx: Context) -> None:
+        """Validate the kind's parameters (raise BatchFileError with a Chinese message)."""
+
+    def check(self, table: Table, ctx: Context) -> list[RowResult]:
+        raise NotImplementedError
+
+    def write(self, rows: list[RowResult], ctx: Context) -> int:
+        raise NotImplementedError
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    KINDS[kind.kind.value] = kind
+    return kind
+
+
+def get_kind(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise BatchFileError(f"未知的批量业务类型“{name}”（可用：{'、'.join(KINDS)}）") from None
+
+
+def storage_dir(sub: str) -> Path:
+    base = Path(current_app.config.get("UPLOAD_DIR") or Path(current_app.instance_path) / "uploads")
+    path = base / sub
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_path(batch: ImportBatch) -> Path:
+    return storage_dir("files") / f"{batch.id}{Path(batch.file_name).suffix.lower()}"
+
+
+def result_path(batch: ImportBatch) -> Path:
+    return storage_dir("results") / f"{batch.id}_result.xlsx"
+
+
+def failed_path(batch: ImportBatch) -> Path:
+    return storage_dir("results") / f"{batch.id}_failed.xlsx"
+
+
+def create_batch(kind_name: str, data: bytes, filename: str, user, params: dict | None = None) -> ImportBatch:
+    """Record the upload and keep the file; refuse files over the size limit."""
+    kind = get_kind(kind_name)
+    limit = current_app.config["UPLOAD_MAX_BYTES"]
+    if len(data) > limit:
+        raise BatchFileError(f"文件大小为 {len(data) / 1024 / 1024:.1f} MB，超过 {limit // 1024 // 1024} MB 的上限，"
+                             "请拆分为几个文件分别上传")
+    batch = ImportBatch(kind=kind.kind, file_name=Path(filename or "upload").name[:255],
+                        sha256=hashlib.sha256(data).hexdigest(), size=len(data), user_id=user.id,
+                        org_id=user.org_id, params=dict(params or {}), status=BatchStatus.UPLOADED)
+    db.session.add(batch)
+    db.session.flush()
+    file_path(batch).write_bytes(data)
+    db.session.commit()
+    return batch
+
+
+def earlier_upload(batch: ImportBatch) -> ImportBatch | None:
+    """The same file, processed before by the same org (the pipeline creates nothing twice anyway)."""
+    return db.session.scalar(
+        sa.select(ImportBatch).where(ImportBatch.sha256 == batch.sha256, ImportBatch.org_id == batch.org_id,
+                                     ImportBatch.kind == batch.kind, ImportBatch.id != batch.id,
+                                     ImportBatch.status == BatchStatus.PROCESSED)
+        .order_by(ImportBatch.id.desc()).limit(1))
+
+
+def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[RowResult]]:
+    kind = get_kind(batch.kind.value)
+    ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
+    try:
+        kind.prepare(ctx)
+        data = file_path(batch).read_bytes()
+        table = read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
+    except BatchFileError as exc:
+        db.session.rollback()
+        batch.status, batch.message = BatchStatus.FAILED, str(exc)
+        db.session.commit()
+        raise
+    return kind, ctx, table, kind.check(table, ctx)
+
+
+def _count(batch: ImportBatch, results: list[RowResult]) -> None:
+    batch.total_rows = len(results)
+    batch.ok_rows = sum(1 for r in results if r.ok)
+    batch.error_rows = batch.total_rows - batch.ok_rows
+
+
+def check_batch(batch: ImportBatch, user) -> Outcome:
+    """业务校验: every row against the rules and the database; writes only the batch record."""
+    kind, ctx, table, results = _run_check(batch, user)
+    _count(batch, results)
+    if batch.status != BatchStatus.PROCESSED:
+        batch.status = BatchStatus.CHECKED
+    batch.checked_at = utcnow()
+    db.session.commit()
+    return Outcome(batch, table, results)
+
+
+def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None) -> Outcome:
+    """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
+    one transaction.  A batch is processed once; a second run creates nothing."""
+    if batch.status == BatchStatus.PROCESSED:
+        raise BatchFileError(f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。"
+                             "如需查看结果，请下载处理结果文件")
+    kind, ctx, table, results = _run_check(batch, user)
+    ok_rows = [r for r in results if r.ok]
+    try:
+        created = kind.write(ok_rows, ctx) if ok_rows else 0
+        bulk_insert(db.session, ImportRow.__table__, ["batch_id", "row_no", "status", "code", "message", "warnings"], [
+            (batch.id, r.row, RowStatus.OK.value if r.ok else RowStatus.ERROR.value, str(r.code) if r.code else None,
+             r.message[:300], ",".join(str(w) for w in r.warnings)[:200]) for r in results])
+        _count(batch, results)
+        batch.created_rows = created
+        batch.status = BatchStatus.PROCESSED
+        batch.processed_at = utcnow()
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise BatchFileError("办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理") from None
+    except Exception:
+        db.session.rollback()
+        raise
+    outcome = Outcome(batch, table, results, created)
+    write_result(result_path(batch), table, results)
+    if result_file:
+        write_result(result_file, table, results)
+    return outcome
+
+
+def write_failed(batch: ImportBatch, user) -> Path:
+    """失败行下载: the failed rows of the batch's file, re-checked now, in the template's columns."""
+    kind, ctx, table, results = _run_check(batch, user)
+    if batch.status == BatchStatus.PROCESSED:
+        # the outcome recorded when it was processed, not what a re-check says now
+        stored = {row: (code, message) for row, code, message in db.session.execute(
+            sa.select(ImportRow.row_no, ImportRow.code, ImportRow.message).where(
+                ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR))}
+        results = [RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
+                   for r in results]
+    path = failed_path(batch)
+    write_failed_rows(path, kind.columns, table, results)
+    return path
