@@ -75,20 +75,23 @@ def _rollback_after_test(request, app):
     global _orig_get_bind
     if _orig_get_bind is None:
         _orig_get_bind = Session.get_bind
+    # the app context is pushed only to set up and tear down: each request of the test client
+    # gets its own context (its own `g` and session), as in production
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
         Session.get_bind = lambda self, *a, **k: connection
         db.session.remove()
         db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
-        try:
-            yield
-        finally:
+    try:
+        yield
+    finally:
+        with app.app_context():
             db.session.remove()
-            Session.get_bind = _orig_get_bind
             db.session.configure(bind=None, join_transaction_mode="conservative_savepoint")
-            outer.rollback()
-            connection.close()
+        Session.get_bind = _orig_get_bind
+        outer.rollback()
+        connection.close()
 
 
 @pytest.fixture

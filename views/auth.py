@@ -10,9 +10,11 @@ import hmac
 import re
 import secrets
 from datetime import timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import SmsSend, User, db, utcnow
 
@@ -25,6 +27,7 @@ SENDS_PER_HOUR = 10
 LOCK_AFTER_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=30)
 MAINLAND_MOBILE = re.compile(r"^\+861[3-9]\d{9}$")
+BEIJING_OFFSET = timedelta(hours=8)  # the SMS budget's "today" is the day in Asia/Shanghai (no DST)
 
 GENERIC_FAILURE = "登录失败：用户名、密码或验证码不正确，或账户已被锁定。请核对后重试，多次失败请联系系统管理员。"
 MSG_SENT = "验证码已发送至 {phone}，5分钟内有效。"
@@ -54,6 +57,28 @@ def _find_user(username: str):
     return db.session.execute(stmt).scalar_one_or_none()
 
 
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def _refuse_unknown(password: str) -> None:
+    """An unknown, disabled or locked user costs the same password check as a known one, so the
+    time of the answer does not tell which user names exist."""
+    db.session.rollback()  # first: release the row lock before spending the time
+    check_password_hash(_dummy_hash(), password or "")
+
+
+def _safe_next(target: str) -> str:
+    """A path on this site to go to after login; anything else (another site, "//host",
+    "/\\host", control characters browsers strip) goes to 首页."""
+    target = target or ""
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)):
+        return url_for("admin.index")
+    return target
+
+
 def _is_locked(user, now) -> bool:
     return user.locked_until is not None and user.locked_until > now
 
@@ -70,7 +95,7 @@ def _fail(user, now) -> None:
 
 def sms_sent_today(now=None) -> int:
     now = now or utcnow()
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = (now + BEIJING_OFFSET).replace(hour=0, minute=0, second=0, microsecond=0) - BEIJING_OFFSET
     return db.session.scalar(sa.select(sa.func.count()).select_from(SmsSend).where(SmsSend.sent_at >= start))
 
 
@@ -83,7 +108,7 @@ def send_code(username: str, password: str, ip: str) -> tuple[bool, str]:
     now = utcnow()
     user = _find_user(username)
     if user is None or not user.active or _is_locked(user, now):
-        db.session.rollback()
+        _refuse_unknown(password)
         return False, GENERIC_FAILURE
     if not user.check_password(password or ""):
         _fail(user, now)
@@ -116,6 +141,11 @@ def send_code(username: str, password: str, ip: str) -> tuple[bool, str]:
         current_app.extensions["sms"].send(user.phone, user.username, code)
     except Exception:  # the backend's own error: log it, tell the user in their words
         current_app.logger.exception("SMS backend failed for %s", user.username)
+        # no code reached the phone: forget it, so a retry is not told "已发送，请于60秒后…"
+        # (the send log keeps the attempt, which still counts against the hourly and daily limits)
+        user.login_code_hash = None
+        user.login_code_sent_at = None
+        db.session.commit()
         return False, MSG_SMS_FAILED
     return True, MSG_SENT.format(phone=user.masked_phone)
 
@@ -125,7 +155,7 @@ def verify_login(username: str, password: str, code: str):
     now = utcnow()
     user = _find_user(username)
     if user is None or not user.active or _is_locked(user, now):
-        db.session.rollback()
+        _refuse_unknown(password)
         return None
     if not user.check_password(password or ""):
         _fail(user, now)
@@ -173,10 +203,7 @@ def login():
             session.clear()
             session["uid"] = user.id
             session["pw"] = user.password_hash[-12:]
-            target = request.args.get("next") or ""
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("admin.index")
-            return redirect(target)
+            return redirect(_safe_next(request.args.get("next")))
         error = GENERIC_FAILURE
     return render_template("login.html", error=error, username=username), (401 if error else 200)
 

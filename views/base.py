@@ -17,6 +17,7 @@ from flask_admin.model import typefmt
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 
+from .bulk import BulkActionsMixin
 from models import LabeledEnum, db, scope_filter, scoped, write_audit
 from models.org import Role
 
@@ -123,8 +124,10 @@ class RoleGuard:
         abort(403)
 
 
-class ScopedModelView(RoleGuard, ModelView):
+class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
     form_base_class = AdminForm
+    list_template = "admin/list_with_actions.html"
+    action_disallowed_list = ["delete"]  # bulk work goes through the current-query mechanism only
     column_type_formatters = TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_FORMATTERS
     column_type_formatters_detail = TYPE_FORMATTERS
@@ -171,6 +174,19 @@ class ScopedModelView(RoleGuard, ModelView):
         if obj is None:
             abort(404)
         return obj
+
+    def search_condition(self, term: str):
+        """An indexed condition for the search box, or None for Flask-Admin's own search."""
+        return None
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        cond = self.search_condition(search.strip())
+        if cond is None:
+            return super()._apply_search(query, count_query, joins, count_joins, search)
+        query = query.filter(cond)
+        if count_query is not None:
+            count_query = count_query.filter(cond)
+        return query, count_query, joins, count_joins
 
     def _create_ajax_loader(self, name, options):
         from flask_admin.contrib.sqla.tools import get_field_with_path  # noqa: F401

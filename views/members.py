@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 
+import re
+
+from actions import members as member_actions
 from models import Member, MemberStatus, MEMBER_EDITABLE
+from rules import normalize_id
 
 from . import roles as access
 from .base import ScopedModelView
@@ -14,6 +18,19 @@ MEMBER_LABELS = {
     "over_age_exception": "未正式退休（超龄例外）", "over_age_note": "例外说明", "created_at": "录入时间",
     "updated_at": "修改时间", "version": "版本",
 }
+
+
+MEMBER_NO_RE = re.compile(r"^\d{10}$")
+
+
+def member_search(term: str):
+    """会员号, 身份证号 exactly (indexed); otherwise the name from its start."""
+    if MEMBER_NO_RE.match(term):
+        return Member.member_no == term
+    norm = normalize_id(term)
+    if norm.ok and len(norm.value) == 18:
+        return Member.id_number == norm.value
+    return Member.name.startswith(term.replace(" ", ""), autoescape=True)
 
 
 class MemberAdmissionView(ScopedModelView):
@@ -35,6 +52,10 @@ class MemberAdmissionView(ScopedModelView):
         FilterEqual(Member.member_no, "会员编号"),
     ]
     form_columns = ["name", "id_number", "phone"]
+    bulk_actions = [member_actions.REPORT, member_actions.DELETE_ALL]
+
+    def search_condition(self, term):
+        return member_search(term)
 
     def edit_refusal(self, model):
         if model.status not in MEMBER_EDITABLE:
@@ -51,3 +72,6 @@ class MemberQueryView(ScopedModelView):
     column_labels = MEMBER_LABELS
     column_searchable_list = ["member_no", "id_number", "name"]
     column_default_sort = ("id", True)
+
+    def search_condition(self, term):
+        return member_search(term)

@@ -1,0 +1,131 @@
+"""Bulk actions on the current query (DESIGN.md §8).
+
+An action is a plain function `(ids, user, **params) -> Result` where `ids` is a SELECT of the
+ids the list screen's query matches (its filters and search, already narrowed to the user's
+scope).  Every state change is one `UPDATE … WHERE id IN (ids) AND status IN (:expected)` with
+its audit rows written in the same statement (PostgreSQL: a data-modifying CTE), so a row whose
+state changed meanwhile is skipped and counted, never clobbered, and the statement count does
+not depend on the row count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable
+
+import sqlalchemy as sa
+
+from models import AuditLog, db, utcnow, write_audit
+
+
+@dataclass
+class Result:
+    done: int
+    skipped: int
+    message: str
+    failures: list = field(default_factory=list)  # (row description, reason) for actions that list them
+
+
+@dataclass
+class Summary:
+    """What the confirmation page shows: actionable rows, the rest by state, and 汇总金额."""
+
+    actionable: int
+    by_state: dict  # state label -> count of rows the action will skip
+    headcount: int | None = None
+    total: Decimal | None = None
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.by_state.values())
+
+
+@dataclass
+class BulkAction:
+    name: str  # the URL slug
+    label: str  # the button, e.g. 当前查询结果上报
+    run: Callable  # (ids, user, **params) -> Result
+    from_states: tuple  # states the action applies to; other rows are skipped
+    roles: frozenset
+    confirm_phrase: str | None = None  # e.g. 全部删除, typed by the user
+    form: type | None = None  # WTForms form of the action's parameters
+    danger: bool = False
+    condition: Callable | None = None  # () -> extra SQL condition a row must meet besides its state
+    condition_label: str = ""  # why a row failing `condition` is skipped
+    with_amount: bool = False  # show 汇总金额 (policies)
+    note: str = ""  # what the action does, in the clerk's words
+
+
+def summarize(model, ids: sa.Select, action: BulkAction) -> Summary:
+    """Counts of the current query by state, in one grouped query (plus one for 汇总金额)."""
+    from_states = action.from_states
+    meets = action.condition() if action.condition is not None else sa.true()
+    inner = (sa.select(model.status.label("status"), sa.case((meets, 1), else_=0).label("ok"))
+             .where(model.id.in_(ids)).subquery())
+    rows = db.session.execute(
+        sa.select(inner.c.status, inner.c.ok, sa.func.count()).group_by(inner.c.status, inner.c.ok)).all()
+    actionable, by_state = 0, {}
+    for state, ok, n in rows:
+        if state in from_states and ok:
+            actionable += n
+        else:
+            reason = action.condition_label if state in from_states else f"状态为“{state.label}”"
+            by_state[reason] = by_state.get(reason, 0) + n
+    summary = Summary(actionable, by_state)
+    if action.with_amount:
+        headcount, total = db.session.execute(
+            sa.select(sa.func.count(sa.distinct(model.member_id)), sa.func.coalesce(sa.func.sum(model.amount), 0))
+            .where(model.id.in_(ids), model.status.in_(from_states), meets)).one()
+        summary.headcount, summary.total = headcount, Decimal(total).quantize(Decimal("0.01"))
+    return summary
+
+
+def _entity(model) -> str:
+    return model.__tablename__
+
+
+def dml_with_audit(dml, model, action: str, user_id: int | None, before=None, after=None) -> int:
+    """Run an UPDATE/DELETE and write one audit row per row it touched; return that count.
+
+    PostgreSQL: one statement, `WITH done AS (dml RETURNING id) INSERT INTO audit_log … SELECT …
+    FROM done`.  SQLite (single writer, development only): the DML with RETURNING, then one
+    executemany of the audit rows."""
+    dml = dml.returning(model.id)
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        done = dml.cte("done")
+        select = sa.select(
+            sa.literal(utcnow(), sa.DateTime), sa.literal(user_id, sa.Integer), sa.literal(action, sa.String),
+            sa.literal(_entity(model), sa.String), done.c.id,
+            sa.literal(before, sa.JSON) if before is not None else sa.null(),
+            sa.literal(after, sa.JSON) if after is not None else sa.null(),
+        )
+        logged = (sa.insert(AuditLog)
+                  .from_select(["created_at", "user_id", "action", "entity", "entity_id", "before", "after"], select)
+                  .returning(AuditLog.id).cte("logged"))
+        return session.scalar(sa.select(sa.func.count()).select_from(logged))
+    ids = session.scalars(dml).all()
+    write_audit(action, _entity(model), ids, user_id, before=before, after=after)
+    return len(ids)
+
+
+def transition(model, ids: sa.Select, from_states, to_state, user, action: str, values: dict | None = None,
+               after: dict | None = None) -> int:
+    """Move the rows of `ids` that are still in `from_states` to `to_state`."""
+    vals = {"status": to_state, "updated_at": utcnow(), "version": model.version + 1}
+    vals.update(values or {})
+    stmt = (sa.update(model)
+            .where(model.id.in_(ids), model.status.in_(list(from_states)))
+            .values(**vals)
+            .execution_options(synchronize_session=False))
+    audit_after = {"status": to_state.value}
+    audit_after.update(after or {})
+    return dml_with_audit(stmt, model, action, user.id, after=audit_after)
+
+
+def delete_rows(model, ids: sa.Select, from_states, user, *extra_where) -> int:
+    """Delete the rows of `ids` still in `from_states` (and matching `extra_where`)."""
+    stmt = (sa.delete(model)
+            .where(model.id.in_(ids), model.status.in_(list(from_states)), *extra_where)
+            .execution_options(synchronize_session=False))
+    return dml_with_audit(stmt, model, "delete", user.id)

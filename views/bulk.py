@@ -1,0 +1,101 @@
+"""The one "act on the current query" mechanism of every list screen (DESIGN.md §8).
+
+A button above the list opens `bulk/<name>/` with the list's own query string; the page shows
+the count, the rows that will be skipped and why, 汇总金额 where it applies, and the action's
+parameters.  Confirming re-counts: if the number of actionable rows changed, nothing is done
+and the page asks again; otherwise the action runs in one transaction.
+"""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField
+
+from actions import summarize
+from models import db
+
+
+class ConfirmForm(FlaskForm):
+    expected = HiddenField()
+    phrase = StringField("请输入确认文字")
+
+
+class BulkActionsMixin:
+    bulk_actions: list = []
+
+    def visible_bulk_actions(self):
+        from .base import current_user
+
+        user = current_user()
+        return [a for a in self.bulk_actions if user is not None and user.role in a.roles]
+
+    def current_query(self):
+        """The list screen's query: its filters and search, within the user's scope."""
+        args = self._get_list_extra_args()
+        query, count_query, joins, count_joins = self.get_query(), None, {}, {}
+        if self._search_supported and args.search:
+            query, count_query, joins, count_joins = self._apply_search(query, count_query, joins, count_joins,
+                                                                        args.search)
+        if args.filters and self._filters:
+            query, count_query, joins, count_joins = self._apply_filters(query, count_query, joins, count_joins,
+                                                                         args.filters)
+        return query
+
+    def current_ids(self):
+        return self.current_query().with_entities(self.model.id).statement
+
+    def active_filter_text(self) -> list[str]:
+        args = self._get_list_extra_args()
+        out = []
+        for idx, name, value in args.filters or []:
+            flt = self._filters[idx]
+            label = str(flt.name)
+            options = dict((str(k), str(v)) for k, v in (flt.get_options(self) or []))
+            out.append(f"{label}：{options.get(str(value), value)}")
+        if args.search:
+            out.append(f"搜索：{args.search}")
+        return out
+
+    def list_url(self) -> str:
+        qs = request.query_string.decode()
+        return self.get_url(".index_view") + (f"?{qs}" if qs else "")
+
+    @expose("/bulk/<action_name>/", methods=("GET", "POST"))
+    def bulk_view(self, action_name):
+        from .base import current_user
+
+        action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
+        if action is None:
+            abort(404)
+        user = current_user()
+        ids = self.current_ids()
+        params_form = action.form(prefix="p") if action.form else None
+        confirm = ConfirmForm()
+        summary = summarize(self.model, ids, action)
+        warning = None
+        if request.method == "POST" and confirm.validate_on_submit():
+            expected = int(confirm.expected.data or -1)
+            if action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
+                warning = f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【确定】。本次没有做任何操作。"
+            elif params_form is not None and not params_form.validate():
+                warning = "请按提示填写后再点【确定】。"
+            elif expected != summary.actionable:
+                warning = (f"数据已变化：确认时为 {expected} 条，现在为 {summary.actionable} 条。"
+                           "本次没有做任何操作，请核对后重新确认。")
+            else:
+                params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
+                try:
+                    result = action.run(ids, user, expected=expected, **params)
+                    db.session.commit()
+                except Exception:
+                    db.session.rollback()
+                    raise
+                flash(result.message, "success" if result.done else "warning")
+                if result.failures:
+                    return self.render("admin/bulk_result.html", action=action, result=result,
+                                       list_url=self.list_url())
+                return redirect(self.list_url())
+        return self.render("admin/bulk_confirm.html", action=action, summary=summary, params_form=params_form,
+                           confirm=confirm, warning=warning, filters=self.active_filter_text(),
+                           list_url=self.list_url())
