@@ -64,19 +64,20 @@ class Counter(db.Model):
 
 
 def reserve_numbers(name: str, count: int, session=None) -> range:
-    """Reserve `count` consecutive numbers of counter `name` in the caller's transaction."""
+    """Reserve `count` consecutive numbers of counter `name` in the caller's transaction.
+
+    One upsert: the counter row is locked until the transaction ends, so two clerks saving at
+    the same moment get different numbers (the second waits for the first)."""
     session = session or db.session
     table = Counter.__table__
-    stmt = (
-        sa.update(table)
-        .where(table.c.name == name)
-        .values(value=table.c.value + count)
-        .returning(table.c.value)
-    )
-    end = session.execute(stmt).scalar()
-    if end is None:
-        session.execute(sa.insert(table).values(name=name, value=count))
-        end = count
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(name=name, value=count)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.name], set_={"value": table.c.value + count})
+    end = session.execute(stmt.returning(table.c.value)).scalar_one()
     return range(end - count + 1, end + 1)
 
 

@@ -222,6 +222,13 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
         self._refresh_filters_cache()
         return super()._get_filter_groups()
 
+    def handle_view_exception(self, exc):
+        if isinstance(exc, sa.exc.IntegrityError):
+            db.session.rollback()
+            flash("保存失败：与已有记录重复（例如该身份证号已入会，或编号已被使用）。请核对后重试。", "error")
+            return True
+        return super().handle_view_exception(exc)
+
     # ---- Chinese export, with formula cells escaped
     def get_export_value(self, model, name):
         return escape_formula(super().get_export_value(model, name))

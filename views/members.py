@@ -10,7 +10,15 @@ from models import Member, MemberStatus, MEMBER_EDITABLE
 from rules import normalize_id
 
 from . import roles as access
-from .base import ScopedModelView
+from datetime import date
+
+from flask import flash
+from markupsafe import Markup
+
+from models import MemberStatus as MS, db, member_numbers
+
+from .base import ScopedModelView, current_user
+from .member_form import MemberEntryForm
 
 MEMBER_LABELS = {
     "member_no": "会员编号", "id_number": "身份证号", "name": "姓名", "gender": "性别", "birth_date": "出生日期",
@@ -36,6 +44,10 @@ def member_search(term: str):
 class MemberAdmissionView(ScopedModelView):
     """入会管理: new members, reported up for 财务确认."""
 
+    column_formatters = {"member_no": lambda v, c, m, n: Markup('<a href="{}">{}</a>').format(
+        v.get_url(".edit_view" if m.status in MEMBER_EDITABLE and v.can_edit else ".details_view", id=m.id),
+        m.member_no)}
+
     roles = access.BUSINESS
     create_roles = edit_roles = delete_roles = access.UNIT
     export_roles = access.BUSINESS
@@ -51,11 +63,34 @@ class MemberAdmissionView(ScopedModelView):
         FilterLike(Member.name, "姓名"),
         FilterEqual(Member.member_no, "会员编号"),
     ]
-    form_columns = ["name", "id_number", "phone"]
+    form = MemberEntryForm
     bulk_actions = [member_actions.REPORT, member_actions.DELETE_ALL]
 
     def search_condition(self, term):
         return member_search(term)
+
+    def on_form_prefill(self, form, id):
+        form.confirm_over_age.data = False
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        info = form.id_info
+        model.gender = info.gender
+        model.birth_date = info.birth_date
+        model.over_age_exception = bool(form.over_age_exception.data)
+        model.over_age_note = form.over_age_note.data or None
+        if is_created:
+            user = current_user()
+            model.org_id = user.org_id
+            model.member_no = member_numbers(1)[0]
+            model.status = MS.NEW
+            model.admitted_on = date.today()
+            model.created_by_id = user.id
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        if is_created:
+            flash(f"已保存：{model.name}，会员编号 {model.member_no}", "success")
 
     def edit_refusal(self, model):
         if model.status not in MEMBER_EDITABLE:
@@ -63,8 +98,29 @@ class MemberAdmissionView(ScopedModelView):
         return None
 
 
+def _member_no_link(view, context, model, name):
+    return Markup('<a href="{}">{}</a>').format(view.get_url(".details_view", id=model.id), model.member_no)
+
+
 class MemberQueryView(ScopedModelView):
     """会员信息查询: find a member by 会员号, 姓名 or 身份证号 and see their policies and claims."""
+
+    details_template = "admin/member_detail.html"
+    column_formatters = {"member_no": _member_no_link}
+    column_details_list = ["member_no", "name", "id_number", "gender", "birth_date", "phone", "org", "status",
+                           "admitted_on", "over_age_exception"]
+
+    def render(self, template, **kwargs):
+        if template == self.details_template and "model" in kwargs:
+            from models import Claim, Policy
+
+            member = kwargs["model"]
+            kwargs["policies"] = (db.session.query(Policy).filter(Policy.member_id == member.id)
+                                  .order_by(Policy.expected_effective_date.desc()).all())
+            kwargs["claims"] = (db.session.query(Claim).filter(Claim.member_id == member.id)
+                                .order_by(Claim.event_date.desc()).all())
+            kwargs["today"] = date.today()
+        return super().render(template, **kwargs)
 
     roles = access.BUSINESS
     export_roles = access.BUSINESS
