@@ -19,7 +19,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
 
-HOME_TEMPLATES = [("批量入会模板", "batch_upload.member_template"), ("批量投保模板", "batch_upload.policy_template")]
+HOME_TEMPLATES = [("批量入会模板", "members"), ("批量投保模板", "policies")]  # (label, batch kind)
 
 
 def database_url(instance_path: str) -> str:

@@ -1,24 +1,140 @@
-"""批量业务管理 → 批量业务: past uploads of the user's scope with their results."""
+"""批量业务管理 → 批量业务: upload → 【业务校验】 → 【业务办理】 → result download, with the
+templates from 首页 and the list of past batches of the user's scope."""
 from __future__ import annotations
 
-from flask_admin.contrib.sqla.filters import FilterEqual
+import tempfile
+from pathlib import Path
 
-from models import BatchKind, BatchStatus, ImportBatch
+import sqlalchemy as sa
+from flask import abort, flash, redirect, request, send_file
+from flask_admin import expose
+from flask_admin.contrib.sqla.filters import FilterEqual
+from markupsafe import Markup
+
+from batch import KINDS, BatchFileError, check_batch, create_batch, earlier_upload, get_kind, process_batch, result_path, write_failed
+from batch.result import write_template
+from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, scoped
 
 from . import roles as access
-from .base import ScopedModelView
+from .base import ScopedModelView, current_user
+
+TABS = [("members", "入会"), ("policies", "投保")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _file_link(view, context, model, name):
+    return Markup('<a href="{}">{}</a>').format(view.get_url(".run_view", batch_id=model.id), model.file_name)
 
 
 class BatchView(ScopedModelView):
     roles = frozenset(access.UNIT | access.AGENCY | access.MANAGERS)
+    upload_roles = frozenset(access.UNIT | access.AGENCY)
     export_roles = access.BUSINESS
+    list_template = "admin/batch_list.html"
     column_list = ["created_at", "kind", "file_name", "user", "org", "status", "total_rows", "ok_rows",
                    "error_rows", "created_rows"]
     column_labels = {"created_at": "上传时间", "kind": "业务类型", "file_name": "文件名", "user": "上传人",
                      "org": "单位", "status": "状态", "total_rows": "总行数", "ok_rows": "校验通过",
-                     "error_rows": "失败", "created_rows": "已办理", "sha256": "文件指纹", "size": "文件大小",
+                     "error_rows": "失败", "created_rows": "已办理", "sha256": "文件指纹", "size": "文件大小（字节）",
                      "message": "说明", "checked_at": "校验时间", "processed_at": "办理时间", "params": "参数",
                      "result_path": "结果文件"}
+    column_formatters = {"file_name": _file_link}
     column_filters = [FilterEqual(ImportBatch.kind, "业务类型", options=BatchKind.choices()),
                       FilterEqual(ImportBatch.status, "状态", options=BatchStatus.choices())]
     column_default_sort = ("id", True)
+
+    def _may_upload(self) -> bool:
+        user = current_user()
+        return user is not None and user.role in self.upload_roles
+
+    def _units(self):
+        """Units an agency user may upload for (their own unit, for a clerk)."""
+        user = current_user()
+        return scoped(db.session.query(Org), Org, user).filter(Org.level == OrgLevel.UNIT).order_by(Org.code).all()
+
+    @expose("/upload/<kind>/", methods=("GET", "POST"))
+    def upload_view(self, kind):
+        if kind not in dict(TABS):
+            abort(404)
+        if not self._may_upload():
+            abort(403)
+        user = current_user()
+        error = None
+        available = kind in KINDS
+        if request.method == "POST" and available:
+            upload = request.files.get("file")
+            if upload is None or not upload.filename:
+                error = "请先点【浏览】选择要上传的文件"
+            else:
+                params = {}
+                if user.org.level != OrgLevel.UNIT:
+                    params["org_code"] = request.form.get("org_code", "")
+                try:
+                    batch = create_batch(kind, upload.read(), upload.filename, user, params)
+                except BatchFileError as exc:
+                    error = str(exc)
+                else:
+                    return redirect(self.get_url(".run_view", batch_id=batch.id))
+        return self.render("admin/batch_upload.html", tabs=TABS, kind=kind, available=available, error=error,
+                           units=self._units() if user.org.level != OrgLevel.UNIT else None)
+
+    def _batch(self, batch_id):
+        return self.get_one(batch_id)
+
+    @expose("/run/<int:batch_id>/", methods=("GET",))
+    def run_view(self, batch_id):
+        batch = self._batch(batch_id)
+        return self.render("admin/batch_run.html", batch=batch, outcome=None, stage=None,
+                           earlier=earlier_upload(batch), may_run=self._may_run(batch))
+
+    def _may_run(self, batch) -> bool:
+        return self._may_upload() and batch.user_id == current_user().id
+
+    @expose("/run/<int:batch_id>/<stage>/", methods=("POST",))
+    def stage_view(self, batch_id, stage):
+        batch = self._batch(batch_id)
+        if stage not in ("check", "process"):
+            abort(404)
+        if not self._may_run(batch):
+            abort(403)
+        user = current_user()
+        outcome, error = None, None
+        try:
+            outcome = check_batch(batch, user) if stage == "check" else process_batch(batch, user)
+        except BatchFileError as exc:
+            error = str(exc)
+        if error:
+            flash(error, "error")
+        return self.render("admin/batch_run.html", batch=batch, outcome=outcome, stage=stage,
+                           earlier=earlier_upload(batch), may_run=self._may_run(batch))
+
+    @expose("/run/<int:batch_id>/result/")
+    def result_view(self, batch_id):
+        batch = self._batch(batch_id)
+        path = result_path(batch)
+        if batch.status != BatchStatus.PROCESSED or not path.exists():
+            flash("该批次尚未办理，还没有处理结果文件。请先【业务校验】再【业务办理】。", "error")
+            return redirect(self.get_url(".run_view", batch_id=batch.id))
+        name = f"批量{batch.kind.label}处理结果_{batch.id}.xlsx"
+        return send_file(path, mimetype=XLSX, as_attachment=True, download_name=name)
+
+    @expose("/run/<int:batch_id>/failed/")
+    def failed_view(self, batch_id):
+        batch = self._batch(batch_id)
+        try:
+            path = write_failed(batch, current_user())
+        except BatchFileError as exc:
+            flash(str(exc), "error")
+            return redirect(self.get_url(".run_view", batch_id=batch.id))
+        stem = Path(batch.file_name).stem
+        return send_file(path, mimetype=XLSX, as_attachment=True, download_name=f"{stem}_失败行.xlsx")
+
+    @expose("/template/<kind>/")
+    def template_view(self, kind):
+        try:
+            k = get_kind(kind)
+        except BatchFileError:
+            abort(404)
+        tmp = Path(tempfile.mkdtemp()) / f"{k.template_title}模板.xlsx"
+        write_template(tmp, k.columns, k.template_notes, k.template_title)
+        return send_file(tmp, mimetype=XLSX, as_attachment=True, download_name=f"{k.template_title}模板.xlsx")

@@ -70,7 +70,9 @@ class HomeView(AdminIndexView):
             budget_warning = (f"今日短信验证码已发送 {sms_sent_today()} 条，达到每日上限 "
                               f"{current_app.config['SMS_DAILY_BUDGET']} 条，系统已停止发送验证码。"
                               "如属正常业务高峰，请调高 SMS_DAILY_BUDGET；否则可能有人恶意刷短信。")
-        templates = [(label, url_for(endpoint)) for label, endpoint in current_app.config["HOME_TEMPLATES"]
-                     if endpoint in current_app.view_functions]
+        from batch import KINDS
+
+        templates = [(label, url_for("batches.template_view", kind=kind))
+                     for label, kind in current_app.config["HOME_TEMPLATES"] if kind in KINDS]
         return self.render("admin/home.html", user=user, todos=todo_items(user), budget_warning=budget_warning,
                            templates=templates)
