@@ -88,7 +88,7 @@ def _rollback_after_test(request, app):
     finally:
         with app.app_context():
             db.session.remove()
-            db.session.configure(bind=None, join_transaction_mode="conservative_savepoint")
+            db.session.configure(bind=None, join_transaction_mode="conditional_savepoint")
         Session.get_bind = _orig_get_bind
         outer.rollback()
         connection.close()

@@ -21,13 +21,30 @@ from .system import AuditLogView, OrgView, ProductView, UserView
 MEMBERS, POLICIES, BATCHES, SYSTEM = "会员管理", "保单管理", "批量业务管理", "系统管理"
 
 
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def _use_project_catalog_last() -> None:
+    """Flask-Babel merges catalogs in order, later ones winning; Flask-Admin puts a custom
+    catalog first, so its own zh_Hans_CN strings would override ours (the manual's button
+    names such as 保存并创建下一个).  Put ours last."""
+    from flask_admin import babel as fa_babel
+
+    cls = type(fa_babel.domain)
+    if getattr(cls, "_project_last", False):
+        return
+    base = fa_babel.translations.__path__[0]
+    cls.translation_directories = property(lambda self: [base, str(TRANSLATIONS)])
+    cls._project_last = True
+
+
 def init_admin(app) -> Admin:
+    _use_project_catalog_last()
     admin = Admin(
         app,
         name="互助保障业务系统",
         index_view=HomeView(name="首页", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
-        translations_path=str(Path(__file__).parent / "translations"),
     )
     s = db.session
     admin.add_view(MemberAdmissionView(Member, s, name="入会管理", category=MEMBERS, endpoint="members"))
