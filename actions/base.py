@@ -84,29 +84,52 @@ def _entity(model) -> str:
     return model.__tablename__
 
 
-def dml_with_audit(dml, model, action: str, user_id: int | None, before=None, after=None) -> int:
+def dml_with_audit(dml, model, action: str, user_id: int | None, before=None, after=None,
+                   before_columns: dict | None = None) -> int:
     """Run an UPDATE/DELETE and write one audit row per row it touched; return that count.
 
-    PostgreSQL: one statement, `WITH done AS (dml RETURNING id) INSERT INTO audit_log … SELECT …
-    FROM done`.  SQLite (single writer, development only): the DML with RETURNING, then one
-    executemany of the audit rows."""
-    dml = dml.returning(model.id)
+    `before_columns` maps names to columns whose per-row values go into each audit row's
+    `before` (e.g. the old date, read from a self-joined alias in UPDATE … FROM).
+
+    PostgreSQL: one statement, `WITH done AS (dml RETURNING id, …) INSERT INTO audit_log …
+    SELECT … FROM done`.  SQLite (single writer, development only): the DML with RETURNING, then
+    one executemany of the audit rows."""
+    before_columns = before_columns or {}
+    dml = dml.returning(model.id, *[col.label(f"b_{k}") for k, col in before_columns.items()])
     session = db.session
+    now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
         done = dml.cte("done")
+        if before_columns:
+            pairs = []
+            for k in before_columns:
+                pairs += [sa.literal(k, sa.String), done.c[f"b_{k}"]]
+            before_expr = sa.func.json_build_object(*pairs).cast(sa.JSON)
+        else:
+            before_expr = sa.literal(before, sa.JSON) if before is not None else sa.null()
         select = sa.select(
-            sa.literal(utcnow(), sa.DateTime), sa.literal(user_id, sa.Integer), sa.literal(action, sa.String),
-            sa.literal(_entity(model), sa.String), done.c.id,
-            sa.literal(before, sa.JSON) if before is not None else sa.null(),
+            sa.literal(now, sa.DateTime), sa.literal(user_id, sa.Integer), sa.literal(action, sa.String),
+            sa.literal(_entity(model), sa.String), done.c.id, before_expr,
             sa.literal(after, sa.JSON) if after is not None else sa.null(),
         )
         logged = (sa.insert(AuditLog)
                   .from_select(["created_at", "user_id", "action", "entity", "entity_id", "before", "after"], select)
                   .returning(AuditLog.id).cte("logged"))
         return session.scalar(sa.select(sa.func.count()).select_from(logged))
-    ids = session.scalars(dml).all()
-    write_audit(action, _entity(model), ids, user_id, before=before, after=after)
-    return len(ids)
+    rows = session.execute(dml).all()
+    if not before_columns:
+        write_audit(action, _entity(model), [r[0] for r in rows], user_id, before=before, after=after)
+        return len(rows)
+    keys = list(before_columns)
+    audit = [dict(created_at=now, user_id=user_id, action=action, entity=_entity(model), entity_id=r[0],
+                  before={k: _jsonable(v) for k, v in zip(keys, r[1:])}, after=after) for r in rows]
+    if audit:
+        session.execute(sa.insert(AuditLog), audit)
+    return len(rows)
+
+
+def _jsonable(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def transition(model, ids: sa.Select, from_states, to_state, user, action: str, values: dict | None = None,

@@ -4,4 +4,4 @@ from .pipeline import (  # noqa: F401
     write_failed,
 )
 from .reader import BatchFileError  # noqa: F401
-from . import members  # noqa: F401,E402  (registers the kind)
+from . import members, policies  # noqa: F401,E402  (register the kinds)

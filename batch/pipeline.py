@@ -66,6 +66,7 @@ class Context:
     today: date
     params: dict
     org: Org | None = None  # the unit the rows go to
+    extra: dict = field(default_factory=dict)  # what a kind's prepare() works out for its check and write
 
 
 @dataclass
@@ -96,7 +97,8 @@ class Kind:
     """What an upload kind supplies to the pipeline."""
 
     kind: BatchKind
-    columns: list[Column]
+    columns: list[Column]  # every column the kind reads
+    template_columns: list[Column] | None = None  # the template's columns (default: `columns`)
     template_title: str
     template_notes: list[str]
 
@@ -179,8 +181,9 @@ def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[Row
         table = read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
     except BatchFileError as exc:
         db.session.rollback()
-        batch.status, batch.message = BatchStatus.FAILED, str(exc)
-        db.session.commit()
+        if batch.status != BatchStatus.PROCESSED:  # a processed batch stays processed (and is never run twice)
+            batch.status, batch.message = BatchStatus.FAILED, str(exc)
+            db.session.commit()
         raise
     return kind, ctx, table, kind.check(table, ctx)
 
@@ -194,8 +197,8 @@ def _count(batch: ImportBatch, results: list[RowResult]) -> None:
 def check_batch(batch: ImportBatch, user) -> Outcome:
     """业务校验: every row against the rules and the database; writes only the batch record."""
     kind, ctx, table, results = _run_check(batch, user)
-    _count(batch, results)
-    if batch.status != BatchStatus.PROCESSED:
+    if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
+        _count(batch, results)
         batch.status = BatchStatus.CHECKED
     batch.checked_at = utcnow()
     db.session.commit()
@@ -244,5 +247,5 @@ def write_failed(batch: ImportBatch, user) -> Path:
         results = [RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
                    for r in results]
     path = failed_path(batch)
-    write_failed_rows(path, kind.columns, table, results)
+    write_failed_rows(path, [c for c in kind.columns if c.key in table.columns], table, results)
     return path

@@ -61,16 +61,26 @@ def write_failed_rows(path, columns, table, results) -> int:
         r = failed.get(row_no)
         if r is None:
             continue
-        out = []
-        for c in columns:
-            v = table.cell(cells, c.key)
-            out.append(safe("" if v is None else (v if isinstance(v, str) else _as_text(v))))
+        out = [_failed_cell(table.cell(cells, c.key)) for c in columns]
         ws.append(out + [f"第{row_no}行：{r.message}"])
         for cell in ws[ws.max_row][: len(columns)]:
             cell.number_format = "@"
         count += 1
     wb.save(path)
     return count
+
+
+def _failed_cell(v):
+    """A cell of a failed row as the clerk gave it.  A number stays a number: Excel has already
+    dropped digits of a long one, so written back as text it would pass for an ID nobody typed;
+    uploaded again it must say ID_NUMERIC_CELL again."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return safe(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return safe(_as_text(v))
 
 
 def _as_text(v) -> str:
@@ -111,4 +121,18 @@ def write_template(path, columns, notes: list[str], title: str, id_key: str = "i
     for line in notes:
         notes_ws.append([line])
         notes_ws.cell(notes_ws.max_row, 1).alignment = Alignment(wrap_text=True)
+    wb.save(path)
+
+
+def write_failures(path, failures: list[dict]) -> None:
+    """【批量投保失败人员名单】: who failed and why."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "失败人员"
+    ws.append(["会员编号", "姓名", "身份证号", "失败原因"])
+    for col, width in zip("ABCD", (14, 12, 22, 70)):
+        ws.column_dimensions[col].width = width
+    for f in failures:
+        ws.append([safe(f.get("member_no", "")), safe(f.get("name", "")), safe(f.get("id_number", "")),
+                   safe(f.get("reason", ""))])
     wb.save(path)

@@ -143,10 +143,11 @@ def test_clerk1_member_lookup_in_the_policy_form_finds_no_other_units_member(app
         other = db.session.scalar(sa.select(Member).join(Org).where(Org.code == "010201").limit(1))
         own = db.session.scalar(sa.select(Member).join(Org).where(Org.code == "010101").limit(1))
         other_idn, own_idn = other.id_number, own.id_number
-    found = client.get(f"/admin/policies/ajax/lookup/?name=member&query={other_idn}").get_json()
-    assert found == []
-    found = client.get(f"/admin/policies/ajax/lookup/?name=member&query={own_idn}").get_json()
-    assert len(found) == 1
+    found = client.get(f"/admin/policies/lookup/?q={other_idn}").get_json()
+    assert found["ok"] is False and found["code"] == "NOT_IN_UNIT" and found["message"] == "查无此会员信息"
+    assert "name" not in found and "unit" not in found  # nothing of the other unit's member leaks
+    found = client.get(f"/admin/policies/lookup/?q={own_idn}").get_json()
+    assert found["ok"] is True and found["unit"] == "东城区第一机床厂工会"
 
 
 def test_relation_drop_downs_offer_only_rows_in_scope(app, client):

@@ -136,5 +136,5 @@ class BatchView(ScopedModelView):
         except BatchFileError:
             abort(404)
         tmp = Path(tempfile.mkdtemp()) / f"{k.template_title}模板.xlsx"
-        write_template(tmp, k.columns, k.template_notes, k.template_title)
+        write_template(tmp, k.template_columns or k.columns, k.template_notes, k.template_title)
         return send_file(tmp, mimetype=XLSX, as_attachment=True, download_name=f"{k.template_title}模板.xlsx")

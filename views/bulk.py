@@ -7,7 +7,9 @@ and the page asks again; otherwise the action runs in one transaction.
 """
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+import uuid
+
+from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
@@ -71,10 +73,12 @@ class BulkActionsMixin:
         user = current_user()
         ids = self.current_ids()
         params_form = action.form(prefix="p") if action.form else None
+        if params_form is not None and hasattr(params_form, "prepare"):
+            params_form.prepare()
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
         warning = None
-        if request.method == "POST" and confirm.validate_on_submit():
+        if request.method == "POST" and action.run is not None and confirm.validate_on_submit():
             expected = int(confirm.expected.data or -1)
             if action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
                 warning = f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【确定】。本次没有做任何操作。"
@@ -85,6 +89,7 @@ class BulkActionsMixin:
                            "本次没有做任何操作，请核对后重新确认。")
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
+                from batch.result import write_failures
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -93,9 +98,31 @@ class BulkActionsMixin:
                     raise
                 flash(result.message, "success" if result.done else "warning")
                 if result.failures:
+                    token = f"{user.id}_{uuid.uuid4().hex}"
+                    write_failures(failures_path(token), result.failures)
                     return self.render("admin/bulk_result.html", action=action, result=result,
-                                       list_url=self.list_url())
+                                       list_url=self.list_url(),
+                                       failures_url=self.get_url(".bulk_failures_view", token=token))
                 return redirect(self.list_url())
         return self.render("admin/bulk_confirm.html", action=action, summary=summary, params_form=params_form,
                            confirm=confirm, warning=warning, filters=self.active_filter_text(),
                            list_url=self.list_url())
+
+    @expose("/bulk-failures/<token>/")
+    def bulk_failures_view(self, token):
+        """【批量投保失败人员名单】: only for the user who ran the action."""
+        from .base import current_user
+
+        user = current_user()
+        path = failures_path(token)
+        if not token.startswith(f"{user.id}_") or not path.exists():
+            abort(404)
+        return send_file(path, as_attachment=True, download_name="批量投保失败人员名单.xlsx",
+                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def failures_path(token: str):
+    from batch.pipeline import storage_dir
+
+    safe = "".join(ch for ch in token if ch.isalnum() or ch == "_")
+    return storage_dir("results") / f"failures_{safe}.xlsx"

@@ -5,6 +5,7 @@ from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 
 import re
 
+from actions import enrol as enrol_actions
 from actions import members as member_actions
 from models import Member, MemberStatus, MEMBER_EDITABLE
 from rules import normalize_id
@@ -64,7 +65,7 @@ class MemberAdmissionView(ScopedModelView):
         FilterEqual(Member.member_no, "会员编号"),
     ]
     form = MemberEntryForm
-    bulk_actions = [member_actions.REPORT, member_actions.DELETE_ALL]
+    bulk_actions = [member_actions.REPORT, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
 
     def search_condition(self, term):
         return member_search(term)

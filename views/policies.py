@@ -1,12 +1,24 @@
-"""保单管理: 投保管理, 即将到期订单, 收据."""
+"""保单管理: 投保管理 (list, 逐一投保, bulk actions), 即将到期订单, 收据."""
 from __future__ import annotations
 
-from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual
+import re
+from datetime import date
 
-from models import POLICY_EDITABLE, Policy, PolicyStatus, Product, Receipt, db
+import sqlalchemy as sa
+from flask import jsonify, request
+from flask_admin import expose
+from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual
+from markupsafe import Markup
+
+from actions import enrol as enrol_actions
+from actions import policies as policy_actions
+from models import POLICY_EDITABLE, Member, Org, Policy, PolicyStatus, Product, Receipt, db, scope_filter
+from rules import Code, age_on, normalize_id, policy_expiry
 
 from . import roles as access
-from .base import ScopedModelView, money_formatter, options
+from .base import ScopedModelView, current_user, money_formatter, options
+from .filters import SubqueryFilter
+from .policy_form import PolicyEntryForm
 
 POLICY_LABELS = {
     "member": "会员", "member.member_no": "会员编号", "member.name": "姓名", "member.id_number": "身份证号",
@@ -15,11 +27,54 @@ POLICY_LABELS = {
     "policy_no": "保单号", "status": "状态", "return_reason": "打回原因", "renewed_from": "续转自",
     "receipt": "收据", "created_at": "录入时间", "updated_at": "修改时间",
 }
+MEMBER_NO_RE = re.compile(r"^\d{1,10}$")
 
 
 @options
 def product_options():
     return [(str(p.id), p.name) for p in db.session.query(Product).order_by(Product.code)]
+
+
+def _normalized_id(value):
+    norm = normalize_id(value)
+    return norm.value if norm.ok else value
+
+
+def policy_filters():
+    """0 选择状态, 1 产品名称, 2 身份证号, 3 会员编号, 4 姓名, 5 预期生效时间, 6 当前单位编号."""
+    return [
+        FilterEqual(Policy.status, "选择状态", options=PolicyStatus.choices()),
+        FilterEqual(Policy.product_id, "产品名称", options=product_options),
+        SubqueryFilter(Policy.member_id, "身份证号", lambda v: sa.select(Member.id).where(Member.id_number == v),
+                       clean=_normalized_id),
+        SubqueryFilter(Policy.member_id, "会员编号", lambda v: sa.select(Member.id).where(Member.member_no == v),
+                       clean=lambda v: v.zfill(10) if v.isdigit() else v),
+        SubqueryFilter(Policy.member_id, "姓名",
+                       lambda v: sa.select(Member.id).where(Member.name.startswith(v, autoescape=True)),
+                       operation="开头是"),
+        DateBetweenFilter(Policy.expected_effective_date, "预期生效时间"),
+        SubqueryFilter(Policy.org_id, "当前单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
+    ]
+
+
+def policy_search(term: str):
+    """会员编号 or 身份证号 exactly, through the indexed member columns; else the name's start."""
+    if MEMBER_NO_RE.match(term):
+        cond = Member.member_no == term.zfill(10)
+    else:
+        norm = normalize_id(term)
+        if norm.ok and len(norm.value) == 18:
+            cond = Member.id_number == norm.value
+        else:
+            cond = Member.name.startswith(term.replace(" ", ""), autoescape=True)
+    return Policy.member_id.in_(sa.select(Member.id).where(cond))
+
+
+def _return_reason(view, context, model, name):
+    status = model.status.label
+    if model.status == PolicyStatus.RETURNED and model.return_reason:
+        return Markup('{}<br><small class="text-danger">打回原因：{}</small>').format(status, model.return_reason)
+    return status
 
 
 class PolicyView(ScopedModelView):
@@ -31,27 +86,91 @@ class PolicyView(ScopedModelView):
     column_list = ["member.member_no", "member.name", "member.id_number", "product", "shares", "amount",
                    "expected_effective_date", "status", "org"]
     column_labels = POLICY_LABELS
-    column_formatters = {"amount": money_formatter("amount")}
+    column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
     column_default_sort = ("id", True)
-    column_filters = [
-        FilterEqual(Policy.status, "选择状态", options=PolicyStatus.choices()),
-        FilterEqual(Policy.product_id, "产品名称", options=product_options),
-        DateBetweenFilter(Policy.expected_effective_date, "预期生效时间"),
-    ]
-    form_columns = ["member", "product", "shares", "amount", "expected_effective_date"]
-    form_ajax_refs = {"member": {"fields": ["member_no", "id_number", "name"], "page_size": 10,
-                                 "placeholder": "输入会员编号、身份证号或姓名"}}
+    column_filters = policy_filters()
+    column_details_list = ["member", "product", "org", "shares", "amount", "expected_effective_date",
+                           "effective_date", "expiry_date", "policy_no", "status", "return_reason", "renewed_from",
+                           "receipt", "created_at", "updated_at"]
+    form = PolicyEntryForm
+    create_template = "admin/policy_form.html"
+    edit_template = "admin/policy_form.html"
+    bulk_actions = [policy_actions.TOTALS, policy_actions.UNIT_REPORT, policy_actions.AGENCY_REPORT,
+                    policy_actions.AGENCY_RETURN, policy_actions.CHANGE_DATE, enrol_actions.RENEW,
+                    policy_actions.DELETE_ALL]
+
+    def search_condition(self, term):
+        return policy_search(term)
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        form.prepare()
+        if form.expected_effective_date.data is None and request.method == "GET":
+            today = date.today()
+            form.expected_effective_date.data = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+        return form
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        form.prepare(obj)
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        v = form.enrol_values
+        product = db.session.get(Product, form.product_id.data)
+        model.member_id = v["member_id"]
+        model.org_id = v["org_id"]
+        model.product_id = product.id
+        model.shares = v["shares"]
+        model.amount = v["amount"]
+        model.expiry_date = policy_expiry(model.expected_effective_date, product.term_months)
+        if is_created:
+            model.status = PolicyStatus.NEW
+            model.created_by_id = current_user().id
 
     def edit_refusal(self, model):
         if model.status not in POLICY_EDITABLE:
             return f"该投保记录当前状态为“{model.status.label}”，只有新建或打回状态的投保记录可以修改或删除。"
         return None
 
+    @expose("/lookup/")
+    def lookup_view(self):
+        """The member for 逐一投保, through the org scope: another unit's member gives NOT_IN_UNIT."""
+        term = (request.args.get("q") or "").strip()
+        if not term:
+            return jsonify(ok=False, message="请输入会员编号或身份证号", hint="")
+        if MEMBER_NO_RE.match(term):
+            cond = Member.member_no == term.zfill(10)
+        else:
+            norm = normalize_id(term)
+            if not norm.ok:
+                return jsonify(ok=False, code=str(norm.code), message=norm.message, hint="")
+            cond = Member.id_number == norm.value
+        row = db.session.execute(
+            sa.select(Member, scope_filter(Member, current_user()).label("mine")).where(cond)).first()
+        if row is None:
+            return jsonify(ok=False, code="MEMBER_MISSING", message=Code.MEMBER_MISSING.message,
+                           hint="该人员没有入过会，" + Code.MEMBER_MISSING.hint)
+        member, mine = row
+        if not mine:
+            return jsonify(ok=False, code="NOT_IN_UNIT", message=Code.NOT_IN_UNIT.message,
+                           hint="会员不在本单位，" + Code.NOT_IN_UNIT.hint)
+        ref = request.args.get("effective")
+        try:
+            when = date.fromisoformat(ref) if ref else date.today()
+        except ValueError:
+            when = date.today()
+        return jsonify(ok=True, member_no=member.member_no, name=member.name, gender=member.gender.label,
+                       age=age_on(member.birth_date, when), unit=member.org.name, status=member.status.label,
+                       over_age_exception=member.over_age_exception)
+
 
 class ExpiringPolicyView(PolicyView):
     """即将到期订单: effective policies by expiry month."""
 
     create_roles = edit_roles = delete_roles = frozenset()
+    bulk_actions = []
     column_list = ["policy_no", "member.member_no", "member.name", "member.id_number", "product", "shares",
                    "amount", "effective_date", "expiry_date", "org"]
     column_default_sort = "expiry_date"
