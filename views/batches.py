@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from batch import KINDS, BatchFileError, check_batch, create_batch, earlier_upload, get_kind, process_batch, result_path, write_failed
 from batch.result import write_template
-from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, scoped
+from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, Product, db, scoped
 
 from . import roles as access
 from .base import ScopedModelView, current_user
@@ -67,16 +67,30 @@ class BatchView(ScopedModelView):
                 error = "请先点【浏览】选择要上传的文件"
             else:
                 params = {}
-                if user.org.level != OrgLevel.UNIT:
+                if kind == "members" and user.org.level != OrgLevel.UNIT:
                     params["org_code"] = request.form.get("org_code", "")
-                try:
-                    batch = create_batch(kind, upload.read(), upload.filename, user, params)
-                except BatchFileError as exc:
-                    error = str(exc)
-                else:
-                    return redirect(self.get_url(".run_view", batch_id=batch.id))
+                if kind == "policies":
+                    params["product"] = request.form.get("product", "")
+                    params["effective"] = request.form.get("effective", "")
+                    if not request.form.get("use_template_amount"):
+                        params["amount"] = request.form.get("amount", "")
+                    if not params["product"]:
+                        error = "请选择产品名称"
+                    elif not params["effective"]:
+                        error = "请填写预期生效时间"
+                    elif "amount" in params and not params["amount"]:
+                        error = "请输入投保金额，或勾选“以模板金额为准”"
+                if error is None:
+                    try:
+                        batch = create_batch(kind, upload.read(), upload.filename, user, params)
+                    except BatchFileError as exc:
+                        error = str(exc)
+                    else:
+                        return redirect(self.get_url(".run_view", batch_id=batch.id))
+        products = db.session.scalars(sa.select(Product).where(Product.active.is_(True)).order_by(Product.code)).all()
         return self.render("admin/batch_upload.html", tabs=TABS, kind=kind, available=available, error=error,
-                           units=self._units() if user.org.level != OrgLevel.UNIT else None)
+                           units=self._units() if kind == "members" and user.org.level != OrgLevel.UNIT else None,
+                           products=products, form=request.form)
 
     def _batch(self, batch_id):
         return self.get_one(batch_id)
