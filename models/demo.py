@@ -101,7 +101,7 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
                 name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2))),
                 gender=Gender.MALE if male else Gender.FEMALE, birth_date=birth,
                 phone=f"139{rng.randrange(10**8):08d}", org=unit, status=status,
-                admitted_on=today - timedelta(days=rng.randint(30, 900)),
+                admitted_on=today - timedelta(days=rng.randint(500, 1500)),  # before any of their policies
                 return_reason="身份证号与本人不符，请核实" if status == MemberStatus.RETURNED else None,
                 created_by=clerk_of[unit.code],
             ))

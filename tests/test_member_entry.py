@@ -53,6 +53,7 @@ def test_saving_a_member_derives_gender_and_birth_date_and_gives_a_member_number
         assert db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "member", AuditLog.entity_id == m.id)) == "create"
     follow = client.get(page.headers["Location"]).get_data(as_text=True)
     assert f"已保存：王芳，会员编号 {m.member_no}" in follow
+    assert "创建记录成功" not in follow  # one message, not two
 
 
 @pytest.mark.parametrize("name,idn,expected", [

@@ -5,20 +5,25 @@ from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 
 import re
 
+import sqlalchemy as sa
+
 from actions import enrol as enrol_actions
 from actions import members as member_actions
-from models import Member, MemberStatus, MEMBER_EDITABLE
+from models import MEMBER_EDITABLE, Member, MemberStatus, Org
 from rules import normalize_id
 
 from . import roles as access
 from datetime import date
 
-from flask import flash
+from flask import flash, g, session
+from flask_admin import expose
+from flask_admin.babel import gettext
 from markupsafe import Markup
 
 from models import MemberStatus as MS, db, member_numbers
 
 from .base import ScopedModelView, current_user
+from .filters import SubqueryFilter
 from .member_form import MemberEntryForm
 
 MEMBER_LABELS = {
@@ -60,9 +65,12 @@ class MemberAdmissionView(ScopedModelView):
     column_searchable_list = ["member_no", "id_number", "name"]
     column_filters = [
         FilterEqual(Member.status, "选择状态", options=MemberStatus.choices()),
-        FilterEqual(Member.id_number, "身份证号"),
+        SubqueryFilter(Member.id, "身份证号", lambda v: sa.select(Member.id).where(Member.id_number == v),
+                       clean=lambda v: normalize_id(v).value or v),
         FilterLike(Member.name, "姓名"),
-        FilterEqual(Member.member_no, "会员编号"),
+        SubqueryFilter(Member.id, "会员编号", lambda v: sa.select(Member.id).where(Member.member_no == v),
+                       clean=lambda v: v.zfill(10) if v.isdigit() else v),
+        SubqueryFilter(Member.org_id, "单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
     ]
     form = MemberEntryForm
     bulk_actions = [member_actions.REPORT, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
@@ -88,10 +96,22 @@ class MemberAdmissionView(ScopedModelView):
             model.admitted_on = date.today()
             model.created_by_id = user.id
 
+    create_template = "admin/member_form.html"
+    edit_template = "admin/member_form.html"
+
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)
         if is_created:
             flash(f"已保存：{model.name}，会员编号 {model.member_no}", "success")
+            g.member_saved = True
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        response = super().create_view()
+        if getattr(g, "member_saved", False):  # one message, the one that names the member number
+            generic = gettext("Record was successfully created.")
+            session["_flashes"] = [f for f in session.get("_flashes", []) if f[1] != generic]
+        return response
 
     def edit_refusal(self, model):
         if model.status not in MEMBER_EDITABLE:
