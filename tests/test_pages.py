@@ -99,3 +99,17 @@ def test_states_and_genders_are_shown_by_their_chinese_labels(app, client):
     assert "财务确认" in cells and "CONFIRMED" not in cells and "MALE" not in cells
     csv = client.get("/admin/members/export/csv/").get_data(as_text=True)
     assert "财务确认" in csv and ",CONFIRMED," not in csv
+
+
+def test_a_huge_list_counts_up_to_the_cap_and_says_so(app, client, monkeypatch):
+    import re
+
+    import views.base
+
+    monkeypatch.setattr(views.base, "LIST_COUNT_CAP", 50)
+    login_as(app, client, "admin")
+    html = client.get("/admin/members/").get_data(as_text=True)
+    assert re.search(r"列表\s*\(50\+\)", html)
+    login_as(app, client, "clerk1")  # a unit's list under the cap stays exact
+    monkeypatch.setattr(views.base, "LIST_COUNT_CAP", 1000)
+    assert re.search(r"列表\s*\(100\)", client.get("/admin/members/").get_data(as_text=True))
