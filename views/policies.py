@@ -118,7 +118,8 @@ class PolicyView(ScopedModelView):
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         v = form.enrol_values
-        product = db.session.get(Product, form.product_id.data)
+        with db.session.no_autoflush:  # the new row is not complete until the lines below
+            product = db.session.get(Product, form.product_id.data)
         model.member_id = v["member_id"]
         model.org_id = v["org_id"]
         model.product_id = product.id
