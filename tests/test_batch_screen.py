@@ -152,3 +152,14 @@ def test_nobody_reaches_another_units_batch(app, client):
     login_as(app, client, "agency1")  # the agency above sees it, but may not run someone else's batch
     assert client.get(loc).status_code == 200
     assert client.post(f"{loc}check/", data={"csrf_token": csrf_token(client)}).status_code == 403
+
+
+def test_a_50_mb_upload_is_refused_with_a_chinese_page_not_a_stack_trace(app, client):
+    login_as(app, client, "clerk1")
+    token = csrf_token(client, "/admin/batches/upload/members/")
+    big = b"0" * (50 * 1024 * 1024)
+    page = client.post("/admin/batches/upload/members/", data={"csrf_token": token, "file": (io.BytesIO(big), "big.xlsx")},
+                       content_type="multipart/form-data")
+    assert page.status_code == 413
+    html = page.get_data(as_text=True)
+    assert "文件太大" in html and "20 MB" in html and "Traceback" not in html
