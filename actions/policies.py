@@ -67,6 +67,8 @@ class DateForm(__import__("flask_wtf").FlaskForm):
 def change_effective_date(ids, user, expected=None, effective: date | None = None) -> Result:
     """新建/打回 only; each audit row keeps that row's old date and the new one.  The expiry date
     follows (effective + term − 1 day): one UPDATE per distinct product term in the query."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return _change_effective_date_sqlite(ids, user, expected, effective)
     old = sa.orm.aliased(Policy, name="old")
     terms = db.session.scalars(sa.select(sa.distinct(Product.term_months))
                                .where(Product.id.in_(sa.select(Policy.product_id).where(Policy.id.in_(ids))))).all()
@@ -81,6 +83,33 @@ def change_effective_date(ids, user, expected=None, effective: date | None = Non
         done += dml_with_audit(stmt, Policy, "change_date", user.id,
                                before_columns={"expected_effective_date": old.expected_effective_date},
                                after={"expected_effective_date": effective.isoformat()})
+    return _date_changed(expected, done, effective)
+
+
+def _change_effective_date_sqlite(ids, user, expected, effective: date) -> Result:
+    """SQLite (single writer, development only): its RETURNING cannot read the FROM table of an
+    UPDATE … FROM (it gave the new date as the "before"), so one UPDATE per (term, old date)
+    pair of the query, each with its old date as the audit row's constant "before"."""
+    groups = db.session.execute(
+        sa.select(Product.term_months, Policy.expected_effective_date).distinct()
+        .join(Product, Product.id == Policy.product_id)
+        .where(Policy.id.in_(ids), Policy.status.in_(list(POLICY_EDITABLE)))).all()
+    done = 0
+    for months, old_date in groups:
+        stmt = (sa.update(Policy)
+                .where(Policy.id.in_(ids), Policy.status.in_(list(POLICY_EDITABLE)),
+                       Policy.expected_effective_date == old_date,
+                       Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)))
+                .values(expected_effective_date=effective, expiry_date=policy_expiry(effective, months),
+                        updated_at=utcnow(), version=Policy.version + 1)
+                .execution_options(synchronize_session=False))
+        done += dml_with_audit(stmt, Policy, "change_date", user.id,
+                               before={"expected_effective_date": old_date.isoformat()},
+                               after={"expected_effective_date": effective.isoformat()})
+    return _date_changed(expected, done, effective)
+
+
+def _date_changed(expected, done, effective: date) -> Result:
     skipped = _skipped(expected, done)
     return Result(done, skipped, f"已将 {done} 条的预期生效时间改为 {effective:%Y-%m-%d}，跳过 {skipped} 条（状态已变化）")
 

@@ -14,8 +14,8 @@ from models import (
 )
 from models.scope import scope_filter
 from rules import (
-    Code, ProductTerms, check_age, check_amount, check_name, check_over_shares, check_product_gender, check_shares,
-    normalize_id, parse_amount, policy_expiry,
+    Code, ProductTerms, check_age, check_amount, check_id, check_name, check_over_shares, check_product_gender,
+    check_shares, normalize_id, parse_amount, policy_expiry,
 )
 
 from .pipeline import RowResult
@@ -84,8 +84,14 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
             if not norm.ok:
                 r.fail(norm.code, norm.message)
             else:
-                key = ("idn", norm.value)
                 r.warnings = norm.warnings
+                # a malformed number (15 digits, wrong check digit, no real birth date) says so
+                # (manual 一(四)3), rather than "会员信息不存在"
+                valid = check_id(norm.value, ctx.today)
+                if not valid.ok:
+                    r.fail(valid.code, valid.message)
+                else:
+                    key = ("idn", norm.value)
         keys.append(key)
 
     members = _load_members([k for k in keys if k], ctx)
@@ -207,7 +213,8 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
         .where(in_values(db.session, Policy.member_id, list(member_ids), sa.Integer),
                Policy.product_id == ctx.product.id,
                Policy.status.in_(list(POLICY_IN_FLIGHT) + list(LIVE)),
-               Policy.expiry_date >= ctx.effective,
+               # 有在途业务 whatever its period (DESIGN §4); live ones only if they reach the new period
+               sa.or_(Policy.status.in_(list(POLICY_IN_FLIGHT)), Policy.expiry_date >= ctx.effective),
                Policy.id != (ctx.exclude_policy_id or 0))).all()
     out: dict[int, dict] = {}
     new_start, new_end = ctx.effective, ctx.expiry
@@ -230,7 +237,10 @@ def create_policies(results: list[RowResult], ctx: EnrolContext, batch_id: int |
         return 0
     now, uid = utcnow(), ctx.user.id
     marker = now  # created_at identifies this write's rows for the audit INSERT … SELECT
-    rows = [(r.values["member_id"], ctx.product.id, r.values["org_id"], r.values["shares"], r.values["amount"],
+    # bulk_insert goes past SQLAlchemy's types to the driver: sqlite3 cannot bind a Decimal, so
+    # the amount goes through the column type's own bind processor (a no-op on PostgreSQL)
+    to_db = Policy.__table__.c.amount.type.bind_processor(db.session.get_bind().dialect) or (lambda v: v)
+    rows = [(r.values["member_id"], ctx.product.id, r.values["org_id"], r.values["shares"], to_db(r.values["amount"]),
              ctx.effective, ctx.expiry, PolicyStatus.NEW.value, r.values.get("renewed_from_id"), batch_id, uid,
              marker, now, 1) for r in ok]
     bulk_insert(db.session, Policy.__table__, [

@@ -7,13 +7,13 @@ from datetime import date
 import sqlalchemy as sa
 from flask import jsonify, request
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual
+from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual, IntEqualFilter
 from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import policies as policy_actions
 from models import POLICY_EDITABLE, Member, Org, Policy, PolicyStatus, Product, Receipt, db, scope_filter
-from rules import Code, age_on, normalize_id, policy_expiry
+from rules import Code, age_on, normalize_id, parse_id, policy_expiry
 
 from . import roles as access
 from .base import ScopedModelView, current_user, money_formatter, options
@@ -41,10 +41,13 @@ def _normalized_id(value):
 
 
 def policy_filters():
-    """0 选择状态, 1 产品名称, 2 身份证号, 3 会员编号, 4 姓名, 5 预期生效时间, 6 当前单位编号."""
+    """0 选择状态, 1 产品名称, 2 身份证号, 3 会员编号, 4 姓名, 5 预期生效时间, 6 当前单位编号.
+
+    产品名称 is an IntEqualFilter: the value arrives as text and PostgreSQL has no
+    `integer = character varying` operator (a plain FilterEqual fails there)."""
     return [
         FilterEqual(Policy.status, "选择状态", options=PolicyStatus.choices()),
-        FilterEqual(Policy.product_id, "产品名称", options=product_options),
+        IntEqualFilter(Policy.product_id, "产品名称", options=product_options),
         SubqueryFilter(Policy.member_id, "身份证号", lambda v: sa.select(Member.id).where(Member.id_number == v),
                        clean=_normalized_id),
         SubqueryFilter(Policy.member_id, "会员编号", lambda v: sa.select(Member.id).where(Member.member_no == v),
@@ -88,6 +91,12 @@ class PolicyView(ScopedModelView):
     column_labels = POLICY_LABELS
     column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
     column_default_sort = ("id", True)
+    # the search box (会员编号 / 身份证号 exactly, else the name's start) through `search_condition`;
+    # without a searchable list Flask-Admin drops `search` from the list and the bulk actions alike
+    column_searchable_list = ["member.member_no", "member.id_number", "member.name"]
+    # the member's columns come with the row (one query, not one per row); the CSV export is
+    # streamed after the request's session is gone, where a lazy load of `member` fails
+    column_select_related_list = [Policy.member, Policy.product, Policy.org]
     column_filters = policy_filters()
     column_details_list = ["member", "product", "org", "shares", "amount", "expected_effective_date",
                            "effective_date", "expiry_date", "policy_no", "status", "return_reason", "renewed_from",
@@ -144,10 +153,11 @@ class PolicyView(ScopedModelView):
         if MEMBER_NO_RE.match(term):
             cond = Member.member_no == term.zfill(10)
         else:
-            norm = normalize_id(term)
+            norm = parse_id(term)  # a malformed number says what is wrong, as the form does on saving
             if not norm.ok:
-                return jsonify(ok=False, code=str(norm.code), message=norm.message, hint="")
-            cond = Member.id_number == norm.value
+                return jsonify(ok=False, code=str(norm.code), message=norm.message,
+                               hint=Code(norm.code).hint if norm.code else "")
+            cond = Member.id_number == norm.value.number
         row = db.session.execute(
             sa.select(Member, scope_filter(Member, current_user()).label("mine")).where(cond)).first()
         if row is None:
@@ -177,7 +187,7 @@ class ExpiringPolicyView(PolicyView):
     column_default_sort = "expiry_date"
     column_filters = [
         DateBetweenFilter(Policy.expiry_date, "到期日期"),
-        FilterEqual(Policy.product_id, "产品名称", options=product_options),
+        IntEqualFilter(Policy.product_id, "产品名称", options=product_options),
     ]
 
     def get_query(self):
