@@ -62,6 +62,20 @@ def escape_formula(value):
     return value
 
 
+SECRET_COLUMNS = frozenset({"password_hash", "login_code_hash"})
+
+
+def _json_value(value):
+    """A column value as the audit log stores it."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, LabeledEnum):
+        return value.value
+    return value
+
+
 def _bool(view, value, name=None):
     return "是" if value else "否"
 
@@ -209,8 +223,6 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
         return query, count_query, joins, count_joins
 
     def _create_ajax_loader(self, name, options):
-        from flask_admin.contrib.sqla.tools import get_field_with_path  # noqa: F401
-
         attr = getattr(self.model, name)
         remote = attr.property.mapper.class_
         return ScopedAjaxLoader(name, self.session, remote, **options)
@@ -291,34 +303,16 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
         return self.audit_entity or self.model.__tablename__
 
     def _snapshot(self, model) -> dict:
-        out = {}
-        for col in self.model.__table__.columns:
-            if col.key in ("password_hash", "login_code_hash"):
-                continue
-            value = getattr(model, col.key, None)
-            if isinstance(value, (date, datetime)):
-                value = value.isoformat()
-            elif isinstance(value, Decimal):
-                value = str(value)
-            elif isinstance(value, LabeledEnum):
-                value = value.value
-            out[col.key] = value
-        return out
-
-    def on_form_prefill(self, form, id):
-        return super().on_form_prefill(form, id)
+        return {col.key: _json_value(getattr(model, col.key, None)) for col in self.model.__table__.columns
+                if col.key not in SECRET_COLUMNS}
 
     def on_model_change(self, form, model, is_created):
+        """Remember the old values of what the form changed, for the audit row."""
         if not is_created:
-            state = sa.inspect(model)
-            before = {}
-            for attr in state.attrs:
-                hist = attr.history
-                if hist.has_changes() and hist.deleted:
-                    old = hist.deleted[0]
-                    before[attr.key] = old.isoformat() if isinstance(old, (date, datetime)) else (
-                        str(old) if isinstance(old, Decimal) else (old.value if isinstance(old, LabeledEnum) else old))
-            g._audit_before = {k: v for k, v in before.items() if isinstance(v, (str, int, float, bool, type(None)))}
+            g._audit_before = {attr.key: _json_value(attr.history.deleted[0])
+                               for attr in sa.inspect(model).attrs
+                               if attr.key not in SECRET_COLUMNS and attr.history.deleted
+                               and not hasattr(attr.history.deleted[0], "__table__")}
 
     def after_model_change(self, form, model, is_created):
         user = current_user()
