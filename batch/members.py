@@ -9,7 +9,7 @@ from rules import Code, check_age, check_name, parse_id
 
 from .pipeline import Context, Kind, RowResult, register
 from .reader import BatchFileError, Column
-from .sql import bulk_insert, in_values
+from .sql import CopyRows, bulk_insert, in_values
 
 NAME = Column("name", "姓名", ("姓名", "会员姓名", "职工姓名", "投保人姓名", "名字"))
 ID_NUMBER = Column("id_number", "身份证号", ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码",
@@ -48,34 +48,43 @@ class MembersKind(Kind):
         ctx.org = org
 
     def check(self, table, ctx: Context) -> list[RowResult]:
+        # one pass, no per-row work beyond the rules themselves (this loop runs for every row of
+        # both 业务校验 and 业务办理: 50,000 rows are ~0.2 s of it)
         today = ctx.today
         results: list[RowResult] = []
+        append = results.append
         first_row: dict[str, int] = {}
+        setdefault = first_row.setdefault
         name_i, id_i = table.columns["name"], table.columns["id_number"]
+        widest = max(name_i, id_i)
+        _parse_id, _check_name, _check_age, _RowResult = parse_id, check_name, check_age, RowResult
+        dup_code, dup_message = Code.DUP_IN_FILE, Code.DUP_IN_FILE.message
         for row_no, cells in table.rows:
-            r = RowResult(row_no)
-            results.append(r)
-            idc = parse_id(cells[id_i] if id_i < len(cells) else None, today)
-            namec = check_name(cells[name_i] if name_i < len(cells) else None)
-            r.warnings = namec.warnings + idc.warnings
+            if len(cells) > widest:
+                idc = _parse_id(cells[id_i], today)
+                namec = _check_name(cells[name_i])
+            else:
+                idc = _parse_id(cells[id_i] if id_i < len(cells) else None, today)
+                namec = _check_name(cells[name_i] if name_i < len(cells) else None)
+            warnings = namec.warnings + idc.warnings
             if not idc.ok:
-                r.fail(idc.code, idc.message)
+                append(_RowResult(row_no, idc.code, idc.message, warnings))
                 continue
             if not namec.ok:
-                r.fail(namec.code, namec.message)
+                append(_RowResult(row_no, namec.code, namec.message, warnings))
                 continue
-            info = idc.value
-            number = info.number
-            if number in first_row:
-                r.fail(Code.DUP_IN_FILE, f"{Code.DUP_IN_FILE.message}（与第{first_row[number]}行相同）")
+            gender, birth_date, number = idc.value
+            first = setdefault(number, row_no)
+            if first != row_no:
+                append(_RowResult(row_no, dup_code, f"{dup_message}（与第{first}行相同）", warnings))
                 continue
-            first_row[number] = row_no
-            age = check_age(info.gender, info.birth_date, today, exception=False)
+            age = _check_age(gender, birth_date, today, False)
             if not age.ok:
                 hint = f"，{age.code.hint}" if age.code.hint else ""
-                r.fail(age.code, f"{age.message}（{age.value}周岁）{hint}")
+                append(_RowResult(row_no, age.code, f"{age.message}（{age.value}周岁）{hint}", warnings))
                 continue
-            r.values = {"id_number": number, "name": namec.value, "gender": info.gender, "birth_date": info.birth_date}
+            append(_RowResult(row_no, None, "", warnings,
+                              {"id_number": number, "name": namec.value, "gender": gender, "birth_date": birth_date}))
         self._check_existing(results, ctx)
         return results
 
@@ -101,11 +110,12 @@ class MembersKind(Kind):
         """All valid rows in one COPY/executemany, then one INSERT … SELECT of audit rows."""
         numbers = member_numbers(len(rows))
         now, uid, org_id = utcnow(), ctx.user.id, ctx.org.id
-        data = [
-            (no, r.values["id_number"], r.values["name"], r.values["gender"], r.values["birth_date"], org_id,
-             MemberStatus.NEW.value, ctx.today, False, uid, ctx.batch.id, now, now, 1)
-            for no, r in zip(numbers, rows)
-        ]
+        status, today, batch_id = MemberStatus.NEW.value, ctx.today, ctx.batch.id
+        data = CopyRows(
+            (no, v["id_number"], v["name"], v["gender"], v["birth_date"], org_id, status, today, False, uid, batch_id,
+             now, now, 1)
+            for no, v in zip(numbers, (r.values for r in rows))
+        )
         bulk_insert(db.session, Member.__table__, [
             "member_no", "id_number", "name", "gender", "birth_date", "org_id", "status", "admitted_on",
             "over_age_exception", "created_by_id", "import_batch_id", "created_at", "updated_at", "version"], data)

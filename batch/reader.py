@@ -129,11 +129,13 @@ def read_table(data: bytes, filename: str, columns: list[Column], max_rows: int)
     if missing:
         raise BatchFileError(f"第{header_idx + 1}行表头中缺少“{'、'.join(missing)}”列，请使用模板的表头")
     rows = []
+    append = rows.append
     for i in range(header_idx + 1, len(cells)):
         row = cells[i]
-        if all(_blank(v) for v in row):
-            continue
-        rows.append((i + 1, row))
+        for v in row:  # kept when any cell is not blank (see _blank), usually the first
+            if v is not None and (not isinstance(v, str) or v.strip()):
+                append((i + 1, row))
+                break
     if not rows:
         raise BatchFileError("文件中只有表头，没有数据行，请填写后重新上传")
     if len(rows) > max_rows:
