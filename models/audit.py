@@ -13,14 +13,15 @@ class AuditLog(db.Model):
 
     id = sa.Column(sa.Integer, primary_key=True)
     created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
-    user_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"), index=True)
+    # no FK: an audit row must outlive anything, and bulk actions write 100,000 of them at once
+    user_id = sa.Column(sa.Integer, index=True)
     action = sa.Column(sa.String(50), nullable=False)
     entity = sa.Column(sa.String(50), nullable=False)
     entity_id = sa.Column(sa.Integer, nullable=False)
     before = sa.Column(sa.JSON)
     after = sa.Column(sa.JSON)
 
-    user = db.relationship("User")
+    user = db.relationship("User", primaryjoin="foreign(AuditLog.user_id) == User.id", viewonly=True)
 
     __table_args__ = (
         sa.Index("ix_audit_log_entity", "entity", "entity_id"),

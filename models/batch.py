@@ -55,7 +55,7 @@ class ImportBatch(db.Model):
 class ImportRow(db.Model):
     __tablename__ = "import_row"
 
-    batch_id = sa.Column(sa.Integer, sa.ForeignKey("import_batch.id", ondelete="CASCADE"), primary_key=True)
+    batch_id = sa.Column(sa.Integer, primary_key=True)  # no FK: one COPY of 50,000 outcomes; batches are kept
     row_no = sa.Column(sa.Integer, primary_key=True)  # the row number Excel shows
     status = sa.Column(enum_type(RowStatus), nullable=False)
     code = sa.Column(sa.String(30))

@@ -103,7 +103,7 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
                 phone=f"139{rng.randrange(10**8):08d}", org=unit, status=status,
                 admitted_on=today - timedelta(days=rng.randint(500, 1500)),  # before any of their policies
                 return_reason="身份证号与本人不符，请核实" if status == MemberStatus.RETURNED else None,
-                created_by=clerk_of[unit.code],
+                created_by_id=clerk_of[unit.code].id,
             ))
     db.session.add_all(member_rows)
     db.session.flush()
@@ -137,7 +137,7 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
             expiry_date=policy_expiry(effective, product.term_months),
             policy_no=f"BD{effective:%Y}{policy_seq:07d}" if is_live else None, status=status,
             return_reason="份数与缴费金额不符，请核对后重新上报" if status == PolicyStatus.RETURNED else None,
-            created_by=clerk_of[m.org.code],
+            created_by_id=clerk_of[m.org.code].id,
         ))
     db.session.add_all(policies)
     db.session.flush()

@@ -38,12 +38,14 @@ class Member(Timestamps, Versioned, db.Model):
     over_age_exception = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
     over_age_note = sa.Column(sa.String(200))
     over_age_approved_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
-    created_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
-    import_batch_id = sa.Column(sa.Integer, sa.ForeignKey("import_batch.id"), index=True)
+    # provenance columns carry ids without FK constraints: a 50,000-row COPY would otherwise pay a
+    # per-row trigger check for each (users are deactivated, batches kept, never deleted)
+    created_by_id = sa.Column(sa.Integer)
+    import_batch_id = sa.Column(sa.Integer, index=True)
 
     org = db.relationship("Org")
     over_age_approved_by = db.relationship("User", foreign_keys=[over_age_approved_by_id])
-    created_by = db.relationship("User", foreign_keys=[created_by_id])
+    created_by = db.relationship("User", primaryjoin="foreign(Member.created_by_id) == User.id", viewonly=True)
 
     __table_args__ = (
         sa.Index("ix_member_org_status", "org_id", "status", "id"),

@@ -57,15 +57,15 @@ class Policy(Timestamps, Versioned, db.Model):
     return_reason = sa.Column(sa.String(200))
     renewed_from_id = sa.Column(sa.Integer, sa.ForeignKey("policy.id"))
     receipt_id = sa.Column(sa.Integer, sa.ForeignKey("receipt.id"), index=True)
-    import_batch_id = sa.Column(sa.Integer, sa.ForeignKey("import_batch.id"), index=True)
-    created_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
+    import_batch_id = sa.Column(sa.Integer, index=True)  # provenance: no FK (see Member)
+    created_by_id = sa.Column(sa.Integer)
 
     member = db.relationship("Member", backref=db.backref("policies", lazy="dynamic"))
     product = db.relationship("Product")
     org = db.relationship("Org")
     renewed_from = db.relationship("Policy", remote_side=[id])
     receipt = db.relationship("Receipt", back_populates="policies")
-    created_by = db.relationship("User", foreign_keys=[created_by_id])
+    created_by = db.relationship("User", primaryjoin="foreign(Policy.created_by_id) == User.id", viewonly=True)
 
     __table_args__ = (
         sa.Index("ix_policy_org_status_product", "org_id", "status", "product_id", "id"),

@@ -51,7 +51,11 @@ def app(db_url, tmp_path_factory):
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
     })
     with app.app_context():
-        db.drop_all()
+        if db.engine.dialect.name == "postgresql":  # whatever an older schema left, start clean
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        else:
+            db.drop_all()
         db.create_all()
         load_demo_data()
         db.session.remove()
