@@ -820,8 +820,8 @@ def test_the_number_of_sql_statements_does_not_grow_with_the_row_count(ctx, tmp_
         return len(statements), out.created
 
     small, created_small = run(1000)
-    large, created_large = run(5000)
-    assert (created_small, created_large) == (997, 4997)
+    large, created_large = run(50000)
+    assert (created_small, created_large) == (997, 49997)
     assert small == large
     assert small < 40
 
