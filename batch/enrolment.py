@@ -186,20 +186,28 @@ def _load_members(keys: list, ctx: EnrolContext) -> dict:
     if by_id:
         conds.append(in_values(db.session, Member.id, by_id, sa.Integer))
     mine = scope_filter(Member, ctx.user)
-    rows = db.session.execute(
-        sa.select(Member.id, Member.member_no, Member.id_number, Member.name, Member.gender, Member.birth_date,
-                  Member.status, Member.org_id, Member.over_age_exception, mine.label("mine"))
-        .where(sa.or_(*conds))).all()
+    # Core rows as plain tuples, the enum columns as their stored text: 50,000 rows through the ORM
+    # result, Row._mapping and the Enum result processors cost more than the query
+    rows = db.session.connection().execute(
+        sa.select(Member.id, Member.member_no, Member.id_number, Member.name, sa.type_coerce(Member.gender, sa.String),
+                  Member.birth_date, sa.type_coerce(Member.status, sa.String), Member.org_id, Member.over_age_exception,
+                  mine.label("mine"))
+        .where(sa.or_(*conds))).tuples()
     out = {}
-    for row in rows:
-        rec = dict(row._mapping)
-        rec["gender"] = rec["gender"].value
-        idn = rec["id_number"]
-        rec["id_gender"] = ("M" if int(idn[16]) % 2 else "F") if len(idn) == 18 and idn[16].isdigit() else None
+    statuses = _MEMBER_STATUS
+    for mid, member_no, idn, name, gender, birth_date, status, org_id, over_age, is_mine in rows:
+        rec = {"id": mid, "member_no": member_no, "id_number": idn, "name": name, "gender": gender,
+               "birth_date": birth_date, "status": statuses[status], "org_id": org_id, "over_age_exception": over_age,
+               "mine": is_mine,
+               "id_gender": ("M" if int(idn[16]) % 2 else "F") if len(idn) == 18 and idn[16].isdigit() else None}
         out[("idn", idn)] = rec
-        out[("no", rec["member_no"])] = rec
-        out[("id", rec["id"])] = rec
+        out[("no", member_no)] = rec
+        out[("id", mid)] = rec
     return out
+
+
+_MEMBER_STATUS = {m.value: m for m in MemberStatus}
+_POLICY_STATUS = {p.value: p for p in PolicyStatus}
 
 
 def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
@@ -208,17 +216,20 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
     if not member_ids:
         return {}
     start = sa.func.coalesce(Policy.effective_date, Policy.expected_effective_date)
-    rows = db.session.execute(
-        sa.select(Policy.member_id, Policy.status, Policy.shares, start.label("start"), Policy.expiry_date)
+    rows = db.session.connection().execute(
+        sa.select(Policy.member_id, sa.type_coerce(Policy.status, sa.String), Policy.shares, start.label("start"),
+                  Policy.expiry_date)
         .where(in_values(db.session, Policy.member_id, list(member_ids), sa.Integer),
                Policy.product_id == ctx.product.id,
                Policy.status.in_(list(POLICY_IN_FLIGHT) + list(LIVE)),
                # 有在途业务 whatever its period (DESIGN §4); live ones only if they reach the new period
                sa.or_(Policy.status.in_(list(POLICY_IN_FLIGHT)), Policy.expiry_date >= ctx.effective),
-               Policy.id != (ctx.exclude_policy_id or 0))).all()
+               Policy.id != (ctx.exclude_policy_id or 0))).tuples()
     out: dict[int, dict] = {}
     new_start, new_end = ctx.effective, ctx.expiry
+    statuses = _POLICY_STATUS
     for member_id, status, shares, p_start, p_end in rows:
+        status = statuses[status]
         rec = out.setdefault(member_id, {"shares": 0})
         if status in POLICY_IN_FLIGHT:
             rec["in_flight"] = status.label
@@ -237,16 +248,45 @@ def create_policies(results: list[RowResult], ctx: EnrolContext, batch_id: int |
         return 0
     now, uid = utcnow(), ctx.user.id
     marker = now  # created_at identifies this write's rows for the audit INSERT … SELECT
-    # bulk_insert goes past SQLAlchemy's types to the driver: sqlite3 cannot bind a Decimal, so
-    # the amount goes through the column type's own bind processor (a no-op on PostgreSQL)
-    to_db = Policy.__table__.c.amount.type.bind_processor(db.session.get_bind().dialect) or (lambda v: v)
-    rows = [(r.values["member_id"], ctx.product.id, r.values["org_id"], r.values["shares"], to_db(r.values["amount"]),
+    columns = ["member_id", "product_id", "org_id", "shares", "amount", "expected_effective_date", "expiry_date",
+               "status", "renewed_from_id", "import_batch_id", "created_by_id", "created_at", "updated_at", "version"]
+    if db.session.get_bind().dialect.name == "postgresql":
+        _copy_policies(ok, ctx, columns, batch_id, uid, marker, now)
+    else:
+        # bulk_insert goes past SQLAlchemy's types to the driver: sqlite3 cannot bind a Decimal, so
+        # the amount goes through the column type's own bind processor
+        to_db = Policy.__table__.c.amount.type.bind_processor(db.session.get_bind().dialect) or (lambda v: v)
+        bulk_insert(db.session, Policy.__table__, columns, [
+            (r.values["member_id"], ctx.product.id, r.values["org_id"], r.values["shares"], to_db(r.values["amount"]),
              ctx.effective, ctx.expiry, PolicyStatus.NEW.value, r.values.get("renewed_from_id"), batch_id, uid,
-             marker, now, 1) for r in ok]
-    bulk_insert(db.session, Policy.__table__, [
-        "member_id", "product_id", "org_id", "shares", "amount", "expected_effective_date", "expiry_date", "status",
-        "renewed_from_id", "import_batch_id", "created_by_id", "created_at", "updated_at", "version"], rows)
-    write_audit(action, "policy", sa.select(Policy.id).where(Policy.created_by_id == uid, Policy.created_at == marker),
-                uid, after={"status": PolicyStatus.NEW.value, "product": ctx.product.code,
-                            "expected_effective_date": ctx.effective.isoformat(), "batch_id": batch_id})
-    return len(rows)
+             marker, now, 1) for r in ok])
+    written = sa.select(Policy.id).where(Policy.created_by_id == uid, Policy.created_at == marker)
+    if batch_id is not None:  # the same rows, found through the batch's index rather than a scan of every policy
+        written = written.where(Policy.import_batch_id == batch_id)
+    write_audit(action, "policy", written, uid,
+                after={"status": PolicyStatus.NEW.value, "product": ctx.product.code,
+                       "expected_effective_date": ctx.effective.isoformat(), "batch_id": batch_id})
+    return len(ok)
+
+
+def _copy_policies(ok: list[RowResult], ctx: EnrolContext, columns: list[str], batch_id, uid, marker, now) -> None:
+    """PostgreSQL: one text COPY whose lines are formatted here, the values the same for every row
+    formatted once (psycopg's write_row formats each value of each row: 17 µs a row).  Every value
+    is an int, a Decimal, a date, a datetime, a code or NULL: nothing to escape."""
+    null = "\\N"
+    tail = (f"\t{PolicyStatus.NEW.value}\t{{renewed}}\t{null if batch_id is None else batch_id}\t"
+            f"{null if uid is None else uid}\t{marker.isoformat(' ')}\t{now.isoformat(' ')}\t1\n")
+    middle = f"\t{ctx.effective.isoformat()}\t{ctx.expiry.isoformat()}"
+    pid = ctx.product.id
+    plain = tail.replace("{renewed}", null)
+    lines = []
+    append = lines.append
+    for r in ok:
+        v = r.values
+        renewed = v.get("renewed_from_id")
+        append(f"{v['member_id']}\t{pid}\t{v['org_id']}\t{v['shares']}\t{v['amount']}{middle}"
+               + (plain if renewed is None else tail.replace("{renewed}", str(renewed))))
+    raw = db.session.connection().connection.driver_connection
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cur, cur.copy(f'COPY "{Policy.__table__.name}" ({cols}) FROM STDIN') as copy:
+        copy.write("".join(lines))

@@ -20,6 +20,29 @@ def org_subtree_ids(user) -> sa.Select:
     return sa.select(Org.id).where(Org.path.like(_like_prefix(user.org.path)))
 
 
+INLINE_SUBTREE_MAX = 200
+
+
+def _subtree(user):
+    """The subtree as a list of ids when it is small (a unit: one id), else the subquery.
+
+    With `org_id IN (SELECT …)` the planner knows neither how many orgs nor which: for a unit
+    holding 100,000 policies it joins and sorts them all for a 20-row page (1.1 s at 3M policies);
+    with `org_id = 98` it reads the page from the end of the (org_id, status, …, id) index.
+    The list is read once per request (app context)."""
+    from flask import g, has_app_context
+
+    from .base import db
+
+    cache = g.setdefault("_scope_subtrees", {}) if has_app_context() else {}
+    key = (user.id, user.org_id, user.org.path)
+    if key not in cache:
+        ids = db.session.execute(org_subtree_ids(user).limit(INLINE_SUBTREE_MAX + 1)).scalars().all()
+        cache[key] = ids if len(ids) <= INLINE_SUBTREE_MAX else None
+    ids = cache[key]
+    return ids if ids is not None else org_subtree_ids(user)
+
+
 def _like_prefix(path: str) -> str:
     # org codes are letters and digits only (checked where orgs are saved), so a path holds no
     # LIKE wildcard; refuse one anyway rather than widen anyone's scope
@@ -42,7 +65,7 @@ def scope_filter(model, user) -> sa.ColumnElement[bool]:
         return sa.true()
     if model is Org:
         return Org.path.like(_like_prefix(user.org.path))
-    subtree = org_subtree_ids(user)
+    subtree = _subtree(user)
     if model is TransferApplication:  # both the unit giving and the unit receiving see it
         return sa.or_(TransferApplication.from_org_id.in_(subtree), TransferApplication.to_org_id.in_(subtree))
     if model is AuditLog:

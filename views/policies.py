@@ -32,7 +32,8 @@ MEMBER_NO_RE = re.compile(r"^\d{1,10}$")
 
 @options
 def product_options():
-    return [(str(p.id), p.name) for p in db.session.query(Product).order_by(Product.code)]
+    rows = db.session.connection().execute(sa.select(Product.id, Product.name).order_by(Product.code))
+    return [(str(pid), name) for pid, name in rows]
 
 
 def _normalized_id(value):
