@@ -274,34 +274,9 @@ def measure(url: str, file: str, upload_dir: str, effective: str, profile: str |
         with Timer() as create:
             batch_id = create_batch("policies", data, Path(file).name, user, params).id
 
-        prof = None
-        if profile:
-            import cProfile
-
-            prof = cProfile.Profile()
-
-        user = load()
-        batch = db.session.get(ImportBatch, batch_id)
-        counter.reset()
-        if prof:
-            prof.enable()
-        with Timer() as check:
-            checked = check_batch(batch, user)
-        if prof:
-            prof.disable()
-        statements_check, listed_check = counter.count, counter.statements
-        counter.reset()
-
-        user = load()
-        batch = db.session.get(ImportBatch, batch_id)
-        counter.reset()
-        if prof:
-            prof.enable()
-        with Timer() as process:
-            processed = process_batch(batch, user)
-        if prof:
-            prof.disable()
-        statements_process, listed_process = counter.count, counter.statements
+        runs, prof = common.check_and_process(batch_id, load, counter, profile)
+        check_s, statements_check, listed_check, checked = runs["check"]
+        process_s, statements_process, listed_process, processed = runs["process"]
         rss = common.peak_rss_mb()
         counter.close()
 
@@ -324,7 +299,7 @@ def measure(url: str, file: str, upload_dir: str, effective: str, profile: str |
         prof.dump_stats(profile)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     log(f"error codes: {codes}")
-    out = {"read_s": read.s, "check_s": check.s, "process_s": process.s, "total_s": round(check.s + process.s, 3),
+    out = {"read_s": read.s, "check_s": check_s, "process_s": process_s, "total_s": round(check_s + process_s, 3),
            "peak_rss_mb": rss, "statements_check": statements_check, "statements_process": statements_process,
            "created": processed.created, "errors": processed.error_count, "error_codes": codes,
            "create_batch_s": create.s, "load_avg_1m": load_1m}

@@ -471,3 +471,31 @@ def xlsx_bytes(rows: list[list], header: list[str], sheet: str = "Sheet1") -> by
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def check_and_process(batch_id: int, load, counter: StatementCounter, profile: bool = False):
+    """业务校验 then 业务办理 of one stored batch, as the CLI runs them: each stage timed and its
+    statements counted (optionally under cProfile).  `load()` returns a fresh user object.
+    Returns ({"check"|"process": (seconds, statements, statement texts, outcome)}, profiler)."""
+    from batch import check_batch, process_batch
+    from models import ImportBatch, db
+
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+    runs = {}
+    for stage, run in (("check", check_batch), ("process", process_batch)):
+        user = load()
+        batch = db.session.get(ImportBatch, batch_id)
+        counter.reset()
+        if prof:
+            prof.enable()
+        with Timer() as t:
+            outcome = run(batch, user)
+        if prof:
+            prof.disable()
+        runs[stage] = (t.s, counter.count, counter.statements, outcome)
+        counter.reset()
+    return runs, prof
