@@ -34,13 +34,14 @@ MEMBER_LABELS = {
 }
 
 
-MEMBER_NO_RE = re.compile(r"^\d{10}$")
+MEMBER_NO_RE = re.compile(r"^\d{1,10}$")  # 会员编号, leading zeros optional
 
 
 def member_search(term: str):
-    """会员号, 身份证号 exactly (indexed); otherwise the name from its start."""
+    """会员号, 身份证号 exactly (indexed); otherwise the name from its start.  The one search
+    of a member, used by 入会管理, 会员信息查询 and (through the member) 投保管理."""
     if MEMBER_NO_RE.match(term):
-        return Member.member_no == term
+        return Member.member_no == term.zfill(10)
     norm = normalize_id(term)
     if norm.ok and len(norm.value) == 18:
         return Member.id_number == norm.value

@@ -1,7 +1,6 @@
 """保单管理: 投保管理 (list, 逐一投保, bulk actions), 即将到期订单, 收据."""
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import sqlalchemy as sa
@@ -18,6 +17,7 @@ from rules import Code, age_on, normalize_id, parse_id, policy_expiry
 from . import roles as access
 from .base import ScopedModelView, current_user, money_formatter, options
 from .filters import SubqueryFilter
+from .members import MEMBER_NO_RE, member_search
 from .policy_form import PolicyEntryForm
 
 POLICY_LABELS = {
@@ -27,7 +27,6 @@ POLICY_LABELS = {
     "policy_no": "保单号", "status": "状态", "return_reason": "打回原因", "renewed_from": "续转自",
     "receipt": "收据", "created_at": "录入时间", "updated_at": "修改时间",
 }
-MEMBER_NO_RE = re.compile(r"^\d{1,10}$")
 
 
 @options
@@ -62,16 +61,8 @@ def policy_filters():
 
 
 def policy_search(term: str):
-    """会员编号 or 身份证号 exactly, through the indexed member columns; else the name's start."""
-    if MEMBER_NO_RE.match(term):
-        cond = Member.member_no == term.zfill(10)
-    else:
-        norm = normalize_id(term)
-        if norm.ok and len(norm.value) == 18:
-            cond = Member.id_number == norm.value
-        else:
-            cond = Member.name.startswith(term.replace(" ", ""), autoescape=True)
-    return Policy.member_id.in_(sa.select(Member.id).where(cond))
+    """The member search of 入会管理, through the indexed member columns."""
+    return Policy.member_id.in_(sa.select(Member.id).where(member_search(term)))
 
 
 def _return_reason(view, context, model, name):
