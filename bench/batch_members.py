@@ -181,40 +181,22 @@ def main() -> None:
 # --- the measured part (child) ---------------------------------------------------------------
 
 def _phase_timers() -> dict:
-    """Wrap the pipeline's phases with timers: {phase: [seconds per call]} (check, then process)."""
-    import functools
-    import time
-
+    """Timers around the pipeline's phases: {phase: [seconds per call]} (check, then process)."""
     import batch.members as members
     import batch.pipeline as pipeline
     import batch.result as result
 
-    seconds: dict = {}
+    return common.time_phases(
+        (pipeline, "read_table", "read"),
+        (members.MEMBERS, "check", "check_rows+existing"),
+        (members.MEMBERS, "_check_existing", "existing_query"),
+        (members, "bulk_insert", "copy_members"),
+        (members, "write_audit", "audit_insert_select"),
+        (pipeline, "bulk_insert", "copy_import_rows"),
+        (result, "write_result", "result_xlsx (thread)"),
+        (pipeline.ResultInBackground, "finish", "wait_for_result_xlsx"),
+    )
 
-    def wrap(owner, name, label):
-        fn = getattr(owner, name)
-
-        @functools.wraps(fn)
-        def timed(*a, **kw):
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                seconds.setdefault(label, []).append(round(time.perf_counter() - t0, 3))
-        setattr(owner, name, timed)
-
-    wrap(pipeline, "read_table", "read")
-    wrap(members.MEMBERS, "check", "check_rows+existing")
-    wrap(members.MEMBERS, "_check_existing", "existing_query")
-    wrap(members, "bulk_insert", "copy_members")
-    wrap(members, "write_audit", "audit_insert_select")
-    wrap(pipeline, "bulk_insert", "copy_import_rows")
-    wrap(result, "write_result", "result_xlsx (thread)")
-    if hasattr(pipeline, "ResultInBackground"):
-        wrap(pipeline.ResultInBackground, "finish", "wait_for_result_xlsx")
-    else:
-        wrap(pipeline, "write_result", "result_xlsx")
-    return seconds
 
 
 def measure(url: str, file: str, upload_dir: str, username: str, profile: str | None, show: bool,

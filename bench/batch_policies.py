@@ -205,39 +205,25 @@ def main() -> None:
 # --- the measured part (child) ---------------------------------------------------------------
 
 def _phase_timers() -> dict:
-    import functools
-    import time
-
+    """Timers around the pipeline's phases: {phase: [seconds per call]} (check, then process)."""
     import batch.enrolment as enrolment
     import batch.pipeline as pipeline
     import batch.policies as policies
     import batch.result as result
 
-    seconds: dict = {}
+    return common.time_phases(
+        (pipeline, "read_table", "read"),
+        (policies, "check_enrolments", "check_enrolments"),
+        (enrolment, "_load_members", "members_query"),
+        (enrolment, "_load_policies", "policies_query"),
+        (policies, "create_policies", "create_policies"),
+        (enrolment, "bulk_insert", "copy_policies"),
+        (enrolment, "write_audit", "audit_insert_select"),
+        (pipeline, "bulk_insert", "copy_import_rows"),
+        (result, "write_result", "result_xlsx (thread)"),
+        (pipeline.ResultInBackground, "finish", "wait_for_result_xlsx"),
+    )
 
-    def wrap(owner, name, label):
-        fn = getattr(owner, name)
-
-        @functools.wraps(fn)
-        def timed(*a, **kw):
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                seconds.setdefault(label, []).append(round(time.perf_counter() - t0, 3))
-        setattr(owner, name, timed)
-
-    wrap(pipeline, "read_table", "read")
-    wrap(policies, "check_enrolments", "check_enrolments")
-    wrap(enrolment, "_load_members", "members_query")
-    wrap(enrolment, "_load_policies", "policies_query")
-    wrap(policies, "create_policies", "create_policies")
-    wrap(enrolment, "bulk_insert", "copy_policies")
-    wrap(enrolment, "write_audit", "audit_insert_select")
-    wrap(pipeline, "bulk_insert", "copy_import_rows")
-    wrap(result, "write_result", "result_xlsx (thread)")
-    wrap(pipeline.ResultInBackground, "finish", "wait_for_result_xlsx")
-    return seconds
 
 
 def measure(url: str, file: str, upload_dir: str, effective: str, profile: str | None, show: bool,

@@ -499,3 +499,22 @@ def check_and_process(batch_id: int, load, counter: StatementCounter, profile: b
         runs[stage] = (t.s, counter.count, counter.statements, outcome)
         counter.reset()
     return runs, prof
+
+
+def time_phases(*targets) -> dict:
+    """Wrap functions with timers for a --breakdown: `targets` are (owner, attribute, label);
+    returns {label: [seconds per call]} filled as the wrapped functions run."""
+    import functools
+
+    seconds: dict = {}
+    for owner, name, label in targets:
+        fn = getattr(owner, name)
+
+        def timed(*a, _fn=fn, _label=label, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                seconds.setdefault(_label, []).append(round(time.perf_counter() - t0, 3))
+        setattr(owner, name, functools.wraps(fn)(timed))
+    return seconds
