@@ -1,4 +1,5 @@
 """互助保障业务系统: the application factory, its extensions and its command-line interface."""
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,9 @@ def database_url(instance_path: str) -> str:
     if not url:
         return f"sqlite:///{os.path.join(instance_path, 'huzhu.db')}"
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -142,8 +143,8 @@ def _register_cli(app: Flask) -> None:
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时装载")
     def demo_data(if_empty):
         """装载演示数据（DESIGN.md §10）。"""
-        from models.demo import load_demo_data
         from models import Org
+        from models.demo import load_demo_data
 
         if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Org)):
             click.echo("数据库已有数据，跳过演示数据。")
@@ -191,14 +192,17 @@ def _register_batch_cli(app: Flask) -> None:
             click.echo(json.dumps(outcome.as_json(), ensure_ascii=False))
         else:
             verb = "校验" if mode == "check" else "办理"
-            click.echo(f"批次 {batch.id}：{verb}完成，共 {len(outcome.results)} 行，通过 {outcome.ok_count} 行，"
-                       f"失败 {outcome.error_count} 行" + (f"，已办理 {outcome.created} 行" if mode == "process" else ""))
+            click.echo(
+                f"批次 {batch.id}：{verb}完成，共 {len(outcome.results)} 行，通过 {outcome.ok_count} 行，"
+                f"失败 {outcome.error_count} 行" + (f"，已办理 {outcome.created} 行" if mode == "process" else "")
+            )
             for r in outcome.failed[:50]:
                 click.echo(f"  第{r.row}行 [{r.code}] {r.message}")
             if outcome.error_count > 50:
                 click.echo(f"  ……其余 {outcome.error_count - 50} 行失败见结果文件")
 
     for mode in ("check", "process"):
+
         @batch_group.command(mode, help="业务校验（不写入）" if mode == "check" else "业务办理（校验后写入全部有效行）")
         @click.argument("kind")
         @click.argument("file", type=click.Path(dir_okay=False))
@@ -210,5 +214,12 @@ def _register_batch_cli(app: Flask) -> None:
         @click.option("--amount", "amount", help="统一投保金额（元），覆盖文件中的金额")
         @click.option("--effective", "effective", help="预期生效时间 YYYY-MM-DD")
         def _cmd(kind, file, username, result, as_json, org_code, product, amount, effective, _mode=mode):
-            run(_mode, kind, file, username, result, as_json,
-                {"org_code": org_code, "product": product, "amount": amount, "effective": effective})
+            run(
+                _mode,
+                kind,
+                file,
+                username,
+                result,
+                as_json,
+                {"org_code": org_code, "product": product, "amount": amount, "effective": effective},
+            )

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
+echo "== ruff (check + format)"
+.venv/bin/ruff check . && .venv/bin/ruff format --check .
 pgdir=$(mktemp -d /tmp/huzhu-pg.XXXXXX)
 port=${PGTEST_PORT:-$((54000 + RANDOM % 900))}
 trap 'bash .ci/postgres.sh stop "$pgdir"' EXIT

@@ -7,11 +7,12 @@ its audit rows written in the same statement (PostgreSQL: a data-modifying CTE),
 state changed meanwhile is skipped and counted, never clobbered, and the statement count does
 not depend on the row count.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable
 
 import sqlalchemy as sa
 
@@ -60,10 +61,14 @@ def summarize(model, ids: sa.Select, action: BulkAction) -> Summary:
     """Counts of the current query by state, in one grouped query (plus one for 汇总金额)."""
     from_states = action.from_states
     meets = action.condition() if action.condition is not None else sa.true()
-    inner = (sa.select(model.status.label("status"), sa.case((meets, 1), else_=0).label("ok"))
-             .where(model.id.in_(ids)).subquery())
+    inner = (
+        sa.select(model.status.label("status"), sa.case((meets, 1), else_=0).label("ok"))
+        .where(model.id.in_(ids))
+        .subquery()
+    )
     rows = db.session.execute(
-        sa.select(inner.c.status, inner.c.ok, sa.func.count()).group_by(inner.c.status, inner.c.ok)).all()
+        sa.select(inner.c.status, inner.c.ok, sa.func.count()).group_by(inner.c.status, inner.c.ok)
+    ).all()
     actionable, by_state = 0, {}
     for state, ok, n in rows:
         if state in from_states and ok:
@@ -74,8 +79,10 @@ def summarize(model, ids: sa.Select, action: BulkAction) -> Summary:
     summary = Summary(actionable, by_state)
     if action.with_amount:
         headcount, total = db.session.execute(
-            sa.select(sa.func.count(sa.distinct(model.member_id)), sa.func.coalesce(sa.func.sum(model.amount), 0))
-            .where(model.id.in_(ids), model.status.in_(from_states), meets)).one()
+            sa.select(
+                sa.func.count(sa.distinct(model.member_id)), sa.func.coalesce(sa.func.sum(model.amount), 0)
+            ).where(model.id.in_(ids), model.status.in_(from_states), meets)
+        ).one()
         summary.headcount, summary.total = headcount, Decimal(total).quantize(Decimal("0.01"))
     return summary
 
@@ -84,8 +91,9 @@ def _entity(model) -> str:
     return model.__tablename__
 
 
-def dml_with_audit(dml, model, action: str, user_id: int | None, before=None, after=None,
-                   before_columns: dict | None = None) -> int:
+def dml_with_audit(
+    dml, model, action: str, user_id: int | None, before=None, after=None, before_columns: dict | None = None
+) -> int:
     """Run an UPDATE/DELETE and write one audit row per row it touched; return that count.
 
     `before_columns` maps names to columns whose per-row values go into each audit row's
@@ -108,21 +116,38 @@ def dml_with_audit(dml, model, action: str, user_id: int | None, before=None, af
         else:
             before_expr = sa.literal(before, sa.JSON) if before is not None else sa.null()
         select = sa.select(
-            sa.literal(now, sa.DateTime), sa.literal(user_id, sa.Integer), sa.literal(action, sa.String),
-            sa.literal(_entity(model), sa.String), done.c.id, before_expr,
+            sa.literal(now, sa.DateTime),
+            sa.literal(user_id, sa.Integer),
+            sa.literal(action, sa.String),
+            sa.literal(_entity(model), sa.String),
+            done.c.id,
+            before_expr,
             sa.literal(after, sa.JSON) if after is not None else sa.null(),
         )
-        logged = (sa.insert(AuditLog)
-                  .from_select(["created_at", "user_id", "action", "entity", "entity_id", "before", "after"], select)
-                  .returning(AuditLog.id).cte("logged"))
+        logged = (
+            sa.insert(AuditLog)
+            .from_select(["created_at", "user_id", "action", "entity", "entity_id", "before", "after"], select)
+            .returning(AuditLog.id)
+            .cte("logged")
+        )
         return session.scalar(sa.select(sa.func.count()).select_from(logged))
     rows = session.execute(dml).all()
     if not before_columns:
         write_audit(action, _entity(model), [r[0] for r in rows], user_id, before=before, after=after)
         return len(rows)
     keys = list(before_columns)
-    audit = [dict(created_at=now, user_id=user_id, action=action, entity=_entity(model), entity_id=r[0],
-                  before={k: _jsonable(v) for k, v in zip(keys, r[1:])}, after=after) for r in rows]
+    audit = [
+        dict(
+            created_at=now,
+            user_id=user_id,
+            action=action,
+            entity=_entity(model),
+            entity_id=r[0],
+            before={k: _jsonable(v) for k, v in zip(keys, r[1:])},
+            after=after,
+        )
+        for r in rows
+    ]
     if audit:
         session.execute(sa.insert(AuditLog), audit)
     return len(rows)
@@ -132,15 +157,25 @@ def _jsonable(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def transition(model, ids: sa.Select, from_states, to_state, user, action: str, values: dict | None = None,
-               after: dict | None = None) -> int:
+def transition(
+    model,
+    ids: sa.Select,
+    from_states,
+    to_state,
+    user,
+    action: str,
+    values: dict | None = None,
+    after: dict | None = None,
+) -> int:
     """Move the rows of `ids` that are still in `from_states` to `to_state`."""
     vals = {"status": to_state, "updated_at": utcnow(), "version": model.version + 1}
     vals.update(values or {})
-    stmt = (sa.update(model)
-            .where(model.id.in_(ids), model.status.in_(list(from_states)))
-            .values(**vals)
-            .execution_options(synchronize_session=False))
+    stmt = (
+        sa.update(model)
+        .where(model.id.in_(ids), model.status.in_(list(from_states)))
+        .values(**vals)
+        .execution_options(synchronize_session=False)
+    )
     audit_after = {"status": to_state.value}
     audit_after.update(after or {})
     return dml_with_audit(stmt, model, action, user.id, after=audit_after)
@@ -148,7 +183,9 @@ def transition(model, ids: sa.Select, from_states, to_state, user, action: str, 
 
 def delete_rows(model, ids: sa.Select, from_states, user, *extra_where) -> int:
     """Delete the rows of `ids` still in `from_states` (and matching `extra_where`)."""
-    stmt = (sa.delete(model)
-            .where(model.id.in_(ids), model.status.in_(list(from_states)), *extra_where)
-            .execution_options(synchronize_session=False))
+    stmt = (
+        sa.delete(model)
+        .where(model.id.in_(ids), model.status.in_(list(from_states)), *extra_where)
+        .execution_options(synchronize_session=False)
+    )
     return dml_with_audit(stmt, model, "delete", user.id)

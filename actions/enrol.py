@@ -1,5 +1,6 @@
 """Actions that create policies through the one enrolment checker: 新会员投保 (on 入会管理,
 manual 一(二)2) and 批量续转 (on 投保管理, manual 一(二)3)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -26,7 +27,8 @@ class _ProductForm(FlaskForm):
     def prepare(self):
         products = db.session.scalars(sa.select(Product).where(Product.active.is_(True)).order_by(Product.code)).all()
         self.product.choices = [("", "请选择产品")] + [
-            (str(p.id), f"{p.name}（{p.price:.2f} 元/份，最多 {p.max_shares} 份）") for p in products]
+            (str(p.id), f"{p.name}（{p.price:.2f} 元/份，最多 {p.max_shares} 份）") for p in products
+        ]
 
     def validate_effective(self, field):
         if field.data and field.data < date.today():
@@ -34,13 +36,19 @@ class _ProductForm(FlaskForm):
 
 
 class EnrolForm(_ProductForm):
-    amount = DecimalField("投保金额（每人，元）", [InputRequired("请填写投保金额"),
-                                           NumberRange(min=Decimal("0.01"), message="投保金额须大于0")], places=2)
+    amount = DecimalField(
+        "投保金额（每人，元）",
+        [InputRequired("请填写投保金额"), NumberRange(min=Decimal("0.01"), message="投保金额须大于0")],
+        places=2,
+    )
 
 
 class RenewForm(_ProductForm):
-    amount = DecimalField("投保金额（每人，元；不填则按原份数 × 每份金额）", [Optional(),
-                          NumberRange(min=Decimal("0.01"), message="投保金额须大于0")], places=2)
+    amount = DecimalField(
+        "投保金额（每人，元；不填则按原份数 × 每份金额）",
+        [Optional(), NumberRange(min=Decimal("0.01"), message="投保金额须大于0")],
+        places=2,
+    )
 
 
 def _failures(results, requests, who: dict) -> list[dict]:
@@ -49,16 +57,23 @@ def _failures(results, requests, who: dict) -> list[dict]:
         if r.ok:
             continue
         m = who.get(req.member_id, {})
-        out.append({"member_no": m.get("member_no", ""), "name": m.get("name", ""),
-                    "id_number": m.get("id_number", ""), "reason": r.message})
+        out.append(
+            {
+                "member_no": m.get("member_no", ""),
+                "name": m.get("name", ""),
+                "id_number": m.get("id_number", ""),
+                "reason": r.message,
+            }
+        )
     return out
 
 
 def _who(member_ids) -> dict:
     if not member_ids:
         return {}
-    rows = db.session.execute(sa.select(Member.id, Member.member_no, Member.name, Member.id_number)
-                              .where(Member.id.in_(list(member_ids)))).all()
+    rows = db.session.execute(
+        sa.select(Member.id, Member.member_no, Member.name, Member.id_number).where(Member.id.in_(list(member_ids)))
+    ).all()
     return {r.id: {"member_no": r.member_no, "name": r.name, "id_number": r.id_number} for r in rows}
 
 
@@ -73,38 +88,64 @@ def _run(requests, user, product_id, effective, amount, action: str):
 
 def enrol_new_members(ids, user, expected=None, product=None, amount=None, effective=None) -> Result:
     """Every 财务确认 member of the query gets a 新建 policy of the product, if the rules allow."""
-    member_ids = db.session.scalars(sa.select(Member.id).where(Member.id.in_(ids),
-                                                               Member.status == MemberStatus.CONFIRMED)
-                                    .order_by(Member.id)).all()
+    member_ids = db.session.scalars(
+        sa.select(Member.id).where(Member.id.in_(ids), Member.status == MemberStatus.CONFIRMED).order_by(Member.id)
+    ).all()
     prod = db.session.get(Product, int(product))
     price = Decimal(prod.price)
     shares = (amount / price) if price else 0
     shares = int(shares) if shares == int(shares) else amount  # a non-whole share count fails AMOUNT_MISMATCH
-    requests = [EnrolRequest(row=i, member_id=m, shares=shares if isinstance(shares, int) else 1)
-                for i, m in enumerate(member_ids, start=1)]
+    requests = [
+        EnrolRequest(row=i, member_id=m, shares=shares if isinstance(shares, int) else 1)
+        for i, m in enumerate(member_ids, start=1)
+    ]
     product_obj, created, failures = _run(requests, user, product, effective, amount, "enrol")
-    return Result(created, len(failures), f"已投保 {created} 人（{product_obj.name}），投保失败 {len(failures)} 人",
-                  failures=failures)
+    return Result(
+        created,
+        len(failures),
+        f"已投保 {created} 人（{product_obj.name}），投保失败 {len(failures)} 人",
+        failures=failures,
+    )
 
 
 def renew(ids, user, expected=None, product=None, amount=None, effective=None) -> Result:
     """批量续转: a new 新建 policy per member of the query's effective policies that still passes
     every rule (renewed_from set); the rest are listed with their reasons."""
-    rows = db.session.execute(sa.select(Policy.id, Policy.member_id, Policy.shares)
-                              .where(Policy.id.in_(ids), Policy.status == PolicyStatus.EFFECTIVE)
-                              .order_by(Policy.id)).all()
-    requests = [EnrolRequest(row=i, member_id=m, shares=s, renewed_from_id=pid)
-                for i, (pid, m, s) in enumerate(rows, start=1)]
+    rows = db.session.execute(
+        sa.select(Policy.id, Policy.member_id, Policy.shares)
+        .where(Policy.id.in_(ids), Policy.status == PolicyStatus.EFFECTIVE)
+        .order_by(Policy.id)
+    ).all()
+    requests = [
+        EnrolRequest(row=i, member_id=m, shares=s, renewed_from_id=pid) for i, (pid, m, s) in enumerate(rows, start=1)
+    ]
     product_obj, created, failures = _run(requests, user, product, effective, amount, "renew")
-    return Result(created, len(failures), f"已续转 {created} 人（{product_obj.name}），续转失败 {len(failures)} 人",
-                  failures=failures)
+    return Result(
+        created,
+        len(failures),
+        f"已续转 {created} 人（{product_obj.name}），续转失败 {len(failures)} 人",
+        failures=failures,
+    )
 
 
 ENROL_NEW = BulkAction(
-    name="enrol", label="投保", run=enrol_new_members, from_states=(MemberStatus.CONFIRMED,), roles=UNIT,
-    form=EnrolForm, note="为当前查询结果中“财务确认”状态的会员投保：选择产品名称，输入投保金额和预期生效时间。"
-                         "不符合投保条件的会员会列出原因，可下载【批量投保失败人员名单】。")
+    name="enrol",
+    label="投保",
+    run=enrol_new_members,
+    from_states=(MemberStatus.CONFIRMED,),
+    roles=UNIT,
+    form=EnrolForm,
+    note="为当前查询结果中“财务确认”状态的会员投保：选择产品名称，输入投保金额和预期生效时间。"
+    "不符合投保条件的会员会列出原因，可下载【批量投保失败人员名单】。",
+)
 RENEW = BulkAction(
-    name="renew", label="批量续转", run=renew, from_states=(PolicyStatus.EFFECTIVE,), roles=UNIT, form=RenewForm,
-    with_amount=True, note="为当前查询结果中“打印生效”的保单续转投保（即将到期或已到期的保单）：每位会员生成一条新建的投保记录。"
-                           "不再符合投保条件的会员（如已超龄）会列出原因。")
+    name="renew",
+    label="批量续转",
+    run=renew,
+    from_states=(PolicyStatus.EFFECTIVE,),
+    roles=UNIT,
+    form=RenewForm,
+    with_amount=True,
+    note="为当前查询结果中“打印生效”的保单续转投保（即将到期或已到期的保单）：每位会员生成一条新建的投保记录。"
+    "不再符合投保条件的会员（如已超龄）会列出原因。",
+)

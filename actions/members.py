@@ -1,4 +1,5 @@
 """Bulk actions of 入会管理: 当前查询结果上报 and 全部删除."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -11,8 +12,9 @@ from .base import BulkAction, Result, delete_rows, transition
 
 def report(ids, user, expected: int | None = None) -> Result:
     """新建/打回 → 财务确认."""
-    done = transition(Member, ids, MEMBER_EDITABLE, MemberStatus.CONFIRMED, user, "report",
-                      values={"return_reason": None})
+    done = transition(
+        Member, ids, MEMBER_EDITABLE, MemberStatus.CONFIRMED, user, "report", values={"return_reason": None}
+    )
     skipped = max((expected or done) - done, 0)
     return Result(done, skipped, f"已上报 {done} 条，跳过 {skipped} 条（状态已变化）")
 
@@ -29,11 +31,22 @@ def delete_all(ids, user, expected: int | None = None) -> Result:
 
 
 REPORT = BulkAction(
-    name="report", label="当前查询结果上报", run=report, from_states=MEMBER_EDITABLE,
+    name="report",
+    label="当前查询结果上报",
+    run=report,
+    from_states=MEMBER_EDITABLE,
     roles=frozenset({Role.UNIT_CLERK}),
-    note="将当前查询结果中“新建”和“打回”状态的会员上报，上报后状态为“财务确认”，即可投保。")
+    note="将当前查询结果中“新建”和“打回”状态的会员上报，上报后状态为“财务确认”，即可投保。",
+)
 DELETE_ALL = BulkAction(
-    name="delete", label="全部删除", run=delete_all, from_states=MEMBER_EDITABLE,
-    roles=frozenset({Role.UNIT_CLERK}), confirm_phrase="全部删除", danger=True,
-    condition=without_policy, condition_label="已有投保记录，不能删除",
-    note="删除当前查询结果中“新建”和“打回”状态、且没有任何投保记录的会员。删除后不能恢复。")
+    name="delete",
+    label="全部删除",
+    run=delete_all,
+    from_states=MEMBER_EDITABLE,
+    roles=frozenset({Role.UNIT_CLERK}),
+    confirm_phrase="全部删除",
+    danger=True,
+    condition=without_policy,
+    condition_label="已有投保记录，不能删除",
+    note="删除当前查询结果中“新建”和“打回”状态、且没有任何投保记录的会员。删除后不能恢复。",
+)

@@ -1,11 +1,12 @@
 """Bulk actions of 投保管理 (manual 一(二), 一(五)4, 二、1), each a plain function over the query."""
+
 from __future__ import annotations
 
 from datetime import date
 
 import sqlalchemy as sa
-from wtforms import DateField, DecimalField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms import DateField, StringField
+from wtforms.validators import InputRequired, Length
 
 from models import POLICY_EDITABLE, Policy, PolicyStatus, Product, db, utcnow
 from models.org import Role
@@ -25,7 +26,9 @@ def _skipped(expected, done) -> int:
 # ---- 当前查询结果上报 ---------------------------------------------------------------------------
 def unit_report(ids, user, expected=None) -> Result:
     """Unit: 新建/打回 → 上报."""
-    done = transition(Policy, ids, POLICY_EDITABLE, PolicyStatus.REPORTED, user, "report", values={"return_reason": None})
+    done = transition(
+        Policy, ids, POLICY_EDITABLE, PolicyStatus.REPORTED, user, "report", values={"return_reason": None}
+    )
     return Result(done, _skipped(expected, done), f"已上报 {done} 条，跳过 {_skipped(expected, done)} 条（状态已变化）")
 
 
@@ -37,13 +40,23 @@ def agency_report(ids, user, expected=None) -> Result:
 
 # ---- 当前查询结果打回 ---------------------------------------------------------------------------
 class ReturnForm(__import__("flask_wtf").FlaskForm):
-    reason = StringField("打回原因（基层单位会在打回的记录上看到）",
-                         [InputRequired("请填写打回原因"), Length(max=200, message="打回原因不超过200字")])
+    reason = StringField(
+        "打回原因（基层单位会在打回的记录上看到）",
+        [InputRequired("请填写打回原因"), Length(max=200, message="打回原因不超过200字")],
+    )
 
 
 def agency_return(ids, user, expected=None, reason: str = "") -> Result:
-    done = transition(Policy, ids, (PolicyStatus.REPORTED,), PolicyStatus.RETURNED, user, "return",
-                      values={"return_reason": reason.strip()}, after={"return_reason": reason.strip()})
+    done = transition(
+        Policy,
+        ids,
+        (PolicyStatus.REPORTED,),
+        PolicyStatus.RETURNED,
+        user,
+        "return",
+        values={"return_reason": reason.strip()},
+        after={"return_reason": reason.strip()},
+    )
     return Result(done, _skipped(expected, done), f"已打回 {done} 条，跳过 {_skipped(expected, done)} 条（状态已变化）")
 
 
@@ -70,19 +83,37 @@ def change_effective_date(ids, user, expected=None, effective: date | None = Non
     if db.session.get_bind().dialect.name != "postgresql":
         return _change_effective_date_sqlite(ids, user, expected, effective)
     old = sa.orm.aliased(Policy, name="old")
-    terms = db.session.scalars(sa.select(sa.distinct(Product.term_months))
-                               .where(Product.id.in_(sa.select(Policy.product_id).where(Policy.id.in_(ids))))).all()
+    terms = db.session.scalars(
+        sa.select(sa.distinct(Product.term_months)).where(
+            Product.id.in_(sa.select(Policy.product_id).where(Policy.id.in_(ids)))
+        )
+    ).all()
     done = 0
     for months in terms:
-        stmt = (sa.update(Policy)
-                .where(Policy.id.in_(ids), Policy.status.in_(list(POLICY_EDITABLE)), Policy.id == old.id,
-                       Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)))
-                .values(expected_effective_date=effective, expiry_date=policy_expiry(effective, months),
-                        updated_at=utcnow(), version=Policy.version + 1)
-                .execution_options(synchronize_session=False))
-        done += dml_with_audit(stmt, Policy, "change_date", user.id,
-                               before_columns={"expected_effective_date": old.expected_effective_date},
-                               after={"expected_effective_date": effective.isoformat()})
+        stmt = (
+            sa.update(Policy)
+            .where(
+                Policy.id.in_(ids),
+                Policy.status.in_(list(POLICY_EDITABLE)),
+                Policy.id == old.id,
+                Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)),
+            )
+            .values(
+                expected_effective_date=effective,
+                expiry_date=policy_expiry(effective, months),
+                updated_at=utcnow(),
+                version=Policy.version + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        done += dml_with_audit(
+            stmt,
+            Policy,
+            "change_date",
+            user.id,
+            before_columns={"expected_effective_date": old.expected_effective_date},
+            after={"expected_effective_date": effective.isoformat()},
+        )
     return _date_changed(expected, done, effective)
 
 
@@ -91,49 +122,106 @@ def _change_effective_date_sqlite(ids, user, expected, effective: date) -> Resul
     UPDATE … FROM (it gave the new date as the "before"), so one UPDATE per (term, old date)
     pair of the query, each with its old date as the audit row's constant "before"."""
     groups = db.session.execute(
-        sa.select(Product.term_months, Policy.expected_effective_date).distinct()
+        sa.select(Product.term_months, Policy.expected_effective_date)
+        .distinct()
         .join(Product, Product.id == Policy.product_id)
-        .where(Policy.id.in_(ids), Policy.status.in_(list(POLICY_EDITABLE)))).all()
+        .where(Policy.id.in_(ids), Policy.status.in_(list(POLICY_EDITABLE)))
+    ).all()
     done = 0
     for months, old_date in groups:
-        stmt = (sa.update(Policy)
-                .where(Policy.id.in_(ids), Policy.status.in_(list(POLICY_EDITABLE)),
-                       Policy.expected_effective_date == old_date,
-                       Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)))
-                .values(expected_effective_date=effective, expiry_date=policy_expiry(effective, months),
-                        updated_at=utcnow(), version=Policy.version + 1)
-                .execution_options(synchronize_session=False))
-        done += dml_with_audit(stmt, Policy, "change_date", user.id,
-                               before={"expected_effective_date": old_date.isoformat()},
-                               after={"expected_effective_date": effective.isoformat()})
+        stmt = (
+            sa.update(Policy)
+            .where(
+                Policy.id.in_(ids),
+                Policy.status.in_(list(POLICY_EDITABLE)),
+                Policy.expected_effective_date == old_date,
+                Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)),
+            )
+            .values(
+                expected_effective_date=effective,
+                expiry_date=policy_expiry(effective, months),
+                updated_at=utcnow(),
+                version=Policy.version + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        done += dml_with_audit(
+            stmt,
+            Policy,
+            "change_date",
+            user.id,
+            before={"expected_effective_date": old_date.isoformat()},
+            after={"expected_effective_date": effective.isoformat()},
+        )
     return _date_changed(expected, done, effective)
 
 
 def _date_changed(expected, done, effective: date) -> Result:
     skipped = _skipped(expected, done)
-    return Result(done, skipped, f"已将 {done} 条的预期生效时间改为 {effective:%Y-%m-%d}，跳过 {skipped} 条（状态已变化）")
+    return Result(
+        done, skipped, f"已将 {done} 条的预期生效时间改为 {effective:%Y-%m-%d}，跳过 {skipped} 条（状态已变化）"
+    )
 
 
 # ---- 汇总金额 ----------------------------------------------------------------------------------
 ALL_STATES = tuple(PolicyStatus)
 
 UNIT_REPORT = BulkAction(
-    name="report", label="当前查询结果上报", run=unit_report, from_states=POLICY_EDITABLE, roles=UNIT,
-    with_amount=True, note="将当前查询结果中“新建”和“打回”状态的投保记录上报到代办处。请先核对下面的人数和金额。")
+    name="report",
+    label="当前查询结果上报",
+    run=unit_report,
+    from_states=POLICY_EDITABLE,
+    roles=UNIT,
+    with_amount=True,
+    note="将当前查询结果中“新建”和“打回”状态的投保记录上报到代办处。请先核对下面的人数和金额。",
+)
 AGENCY_REPORT = BulkAction(
-    name="agency-report", label="当前查询结果上报", run=agency_report, from_states=(PolicyStatus.REPORTED,),
-    roles=AGENCY, with_amount=True, note="将当前查询结果中基层单位已“上报”的投保记录核实后上报（状态变为“代办处已上报”）。")
+    name="agency-report",
+    label="当前查询结果上报",
+    run=agency_report,
+    from_states=(PolicyStatus.REPORTED,),
+    roles=AGENCY,
+    with_amount=True,
+    note="将当前查询结果中基层单位已“上报”的投保记录核实后上报（状态变为“代办处已上报”）。",
+)
 AGENCY_RETURN = BulkAction(
-    name="return", label="当前查询结果打回", run=agency_return, from_states=(PolicyStatus.REPORTED,), roles=AGENCY,
-    form=ReturnForm, with_amount=True, danger=True,
-    note="将当前查询结果中“上报”状态的投保记录打回基层单位修改；基层单位会看到打回原因。")
+    name="return",
+    label="当前查询结果打回",
+    run=agency_return,
+    from_states=(PolicyStatus.REPORTED,),
+    roles=AGENCY,
+    form=ReturnForm,
+    with_amount=True,
+    danger=True,
+    note="将当前查询结果中“上报”状态的投保记录打回基层单位修改；基层单位会看到打回原因。",
+)
 DELETE_ALL = BulkAction(
-    name="delete", label="批量删除", run=delete_all, from_states=POLICY_EDITABLE, roles=UNIT,
-    confirm_phrase="全部删除", danger=True, with_amount=True,
-    note="删除当前查询结果中“新建”和“打回”状态的投保记录。删除后不能恢复。")
+    name="delete",
+    label="批量删除",
+    run=delete_all,
+    from_states=POLICY_EDITABLE,
+    roles=UNIT,
+    confirm_phrase="全部删除",
+    danger=True,
+    with_amount=True,
+    note="删除当前查询结果中“新建”和“打回”状态的投保记录。删除后不能恢复。",
+)
 CHANGE_DATE = BulkAction(
-    name="change-date", label="修改预期生效时间", run=change_effective_date, from_states=POLICY_EDITABLE, roles=UNIT,
-    form=DateForm, with_amount=True, note="修改当前查询结果中“新建”和“打回”状态投保记录的预期生效时间（到期日期随之调整）。")
+    name="change-date",
+    label="修改预期生效时间",
+    run=change_effective_date,
+    from_states=POLICY_EDITABLE,
+    roles=UNIT,
+    form=DateForm,
+    with_amount=True,
+    note="修改当前查询结果中“新建”和“打回”状态投保记录的预期生效时间（到期日期随之调整）。",
+)
 TOTALS = BulkAction(
-    name="totals", label="汇总金额", run=None, from_states=ALL_STATES, roles=EVERYONE, with_amount=True,
-    note="当前查询结果的人数和金额合计，上报前请核对。")
+    name="totals",
+    label="汇总金额",
+    run=None,
+    from_states=ALL_STATES,
+    roles=EVERYONE,
+    with_amount=True,
+    note="当前查询结果的人数和金额合计，上报前请核对。",
+)

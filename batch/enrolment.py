@@ -1,6 +1,7 @@
 """Enrolment (投保) checks, set-based: the one checker behind 逐一投保, 新会员投保, 模板批量投保 and
 批量续转.  Two queries whatever the number of requests (the members, then their policies of the
 product), then the pure rules per request, in the order of manual 一(四)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,12 +11,30 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from models import (
-    POLICY_IN_FLIGHT, Member, MemberStatus, Org, Policy, PolicyStatus, Product, db, utcnow, write_audit,
+    POLICY_IN_FLIGHT,
+    Member,
+    MemberStatus,
+    Policy,
+    PolicyStatus,
+    Product,
+    db,
+    utcnow,
+    write_audit,
 )
 from models.scope import scope_filter
 from rules import (
-    Code, ProductTerms, check_age, check_amount, check_id, check_name, check_over_shares, check_product_gender,
-    check_shares, normalize_id, parse_amount, policy_expiry,
+    Code,
+    ProductTerms,
+    check_age,
+    check_amount,
+    check_id,
+    check_name,
+    check_over_shares,
+    check_product_gender,
+    check_shares,
+    normalize_id,
+    parse_amount,
+    policy_expiry,
 )
 
 from .pipeline import RowResult
@@ -25,8 +44,14 @@ LIVE = (PolicyStatus.AGENCY_REPORTED, PolicyStatus.EFFECTIVE)
 
 
 def terms_of(product: Product) -> ProductTerms:
-    return ProductTerms(product.code, product.name, Decimal(product.price), product.max_shares, product.term_months,
-                        product.gender_restriction.value if product.gender_restriction else None)
+    return ProductTerms(
+        product.code,
+        product.name,
+        Decimal(product.price),
+        product.max_shares,
+        product.term_months,
+        product.gender_restriction.value if product.gender_restriction else None,
+    )
 
 
 @dataclass
@@ -100,7 +125,7 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
     existing = _load_policies(member_ids, ctx)
     seen: dict[int, int] = {}
 
-    for req, r, key, m in zip(requests, results, keys, found):
+    for req, r, m in zip(requests, results, found):
         if not r.ok:
             continue
         if m is None:
@@ -127,7 +152,10 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
         seen[m["id"]] = req.row
         gender = check_product_gender(terms, m["gender"])
         if not gender.ok or (m["id_gender"] is not None and m["id_gender"] != m["gender"]):
-            r.fail(Code.GENDER, f"{Code.GENDER.message}（{'该产品仅限女性' if not gender.ok else '登记性别与身份证号不符'}）")
+            r.fail(
+                Code.GENDER,
+                f"{Code.GENDER.message}（{'该产品仅限女性' if not gender.ok else '登记性别与身份证号不符'}）",
+            )
             continue
         age = check_age(m["gender"], m["birth_date"], ctx.effective, exception=m["over_age_exception"])
         if not age.ok:
@@ -149,25 +177,40 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
             r.fail(amount.code, amount.message)
             continue
         if not check_amount(terms, shares.value, amount.value).ok:
-            r.fail(Code.AMOUNT_MISMATCH, f"{Code.AMOUNT_MISMATCH.message}（{shares.value} 份应为 "
-                                         f"{terms.price * shares.value:.2f} 元）")
+            r.fail(
+                Code.AMOUNT_MISMATCH,
+                f"{Code.AMOUNT_MISMATCH.message}（{shares.value} 份应为 {terms.price * shares.value:.2f} 元）",
+            )
             continue
         mine = existing.get(m["id"], {})
         if mine.get("in_flight"):
-            r.fail(Code.IN_FLIGHT, f"{Code.IN_FLIGHT.message}（该会员有一份{product.name}保单在"
-                                   f"“{mine['in_flight']}”状态，{Code.IN_FLIGHT.hint}）")
+            r.fail(
+                Code.IN_FLIGHT,
+                f"{Code.IN_FLIGHT.message}（该会员有一份{product.name}保单在"
+                f"“{mine['in_flight']}”状态，{Code.IN_FLIGHT.hint}）",
+            )
             continue
         if mine.get("same_period"):
             r.fail(Code.DUPLICATE, f"{Code.DUPLICATE.message}（已投保同一期间的{product.name}）")
             continue
         over = check_over_shares(terms, mine.get("shares", 0), shares.value)
         if not over.ok:
-            r.fail(Code.OVER_SHARES, f"{Code.OVER_SHARES.message}（未到期保单已有 {mine.get('shares', 0)} 份，"
-                                     f"最多 {terms.max_shares} 份）")
+            r.fail(
+                Code.OVER_SHARES,
+                f"{Code.OVER_SHARES.message}（未到期保单已有 {mine.get('shares', 0)} 份，最多 {terms.max_shares} 份）",
+            )
             continue
-        r.values = {"member_id": m["id"], "org_id": m["org_id"], "shares": shares.value, "amount": amount.value,
-                    "renewed_from_id": req.renewed_from_id, "needs_confirmation": age.needs_confirmation,
-                    "name": m["name"], "member_no": m["member_no"], "age": age.value}
+        r.values = {
+            "member_id": m["id"],
+            "org_id": m["org_id"],
+            "shares": shares.value,
+            "amount": amount.value,
+            "renewed_from_id": req.renewed_from_id,
+            "needs_confirmation": age.needs_confirmation,
+            "name": m["name"],
+            "member_no": m["member_no"],
+            "age": age.value,
+        }
     return results
 
 
@@ -188,18 +231,40 @@ def _load_members(keys: list, ctx: EnrolContext) -> dict:
     mine = scope_filter(Member, ctx.user)
     # Core rows as plain tuples, the enum columns as their stored text: 50,000 rows through the ORM
     # result, Row._mapping and the Enum result processors cost more than the query
-    rows = db.session.connection().execute(
-        sa.select(Member.id, Member.member_no, Member.id_number, Member.name, sa.type_coerce(Member.gender, sa.String),
-                  Member.birth_date, sa.type_coerce(Member.status, sa.String), Member.org_id, Member.over_age_exception,
-                  mine.label("mine"))
-        .where(sa.or_(*conds))).tuples()
+    rows = (
+        db.session.connection()
+        .execute(
+            sa.select(
+                Member.id,
+                Member.member_no,
+                Member.id_number,
+                Member.name,
+                sa.type_coerce(Member.gender, sa.String),
+                Member.birth_date,
+                sa.type_coerce(Member.status, sa.String),
+                Member.org_id,
+                Member.over_age_exception,
+                mine.label("mine"),
+            ).where(sa.or_(*conds))
+        )
+        .tuples()
+    )
     out = {}
     statuses = _MEMBER_STATUS
     for mid, member_no, idn, name, gender, birth_date, status, org_id, over_age, is_mine in rows:
-        rec = {"id": mid, "member_no": member_no, "id_number": idn, "name": name, "gender": gender,
-               "birth_date": birth_date, "status": statuses[status], "org_id": org_id, "over_age_exception": over_age,
-               "mine": is_mine,
-               "id_gender": ("M" if int(idn[16]) % 2 else "F") if len(idn) == 18 and idn[16].isdigit() else None}
+        rec = {
+            "id": mid,
+            "member_no": member_no,
+            "id_number": idn,
+            "name": name,
+            "gender": gender,
+            "birth_date": birth_date,
+            "status": statuses[status],
+            "org_id": org_id,
+            "over_age_exception": over_age,
+            "mine": is_mine,
+            "id_gender": ("M" if int(idn[16]) % 2 else "F") if len(idn) == 18 and idn[16].isdigit() else None,
+        }
         out[("idn", idn)] = rec
         out[("no", member_no)] = rec
         out[("id", mid)] = rec
@@ -216,15 +281,26 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
     if not member_ids:
         return {}
     start = sa.func.coalesce(Policy.effective_date, Policy.expected_effective_date)
-    rows = db.session.connection().execute(
-        sa.select(Policy.member_id, sa.type_coerce(Policy.status, sa.String), Policy.shares, start.label("start"),
-                  Policy.expiry_date)
-        .where(in_values(db.session, Policy.member_id, list(member_ids), sa.Integer),
-               Policy.product_id == ctx.product.id,
-               Policy.status.in_(list(POLICY_IN_FLIGHT) + list(LIVE)),
-               # 有在途业务 whatever its period (DESIGN §4); live ones only if they reach the new period
-               sa.or_(Policy.status.in_(list(POLICY_IN_FLIGHT)), Policy.expiry_date >= ctx.effective),
-               Policy.id != (ctx.exclude_policy_id or 0))).tuples()
+    rows = (
+        db.session.connection()
+        .execute(
+            sa.select(
+                Policy.member_id,
+                sa.type_coerce(Policy.status, sa.String),
+                Policy.shares,
+                start.label("start"),
+                Policy.expiry_date,
+            ).where(
+                in_values(db.session, Policy.member_id, list(member_ids), sa.Integer),
+                Policy.product_id == ctx.product.id,
+                Policy.status.in_(list(POLICY_IN_FLIGHT) + list(LIVE)),
+                # 有在途业务 whatever its period (DESIGN §4); live ones only if they reach the new period
+                sa.or_(Policy.status.in_(list(POLICY_IN_FLIGHT)), Policy.expiry_date >= ctx.effective),
+                Policy.id != (ctx.exclude_policy_id or 0),
+            )
+        )
+        .tuples()
+    )
     out: dict[int, dict] = {}
     new_start, new_end = ctx.effective, ctx.expiry
     statuses = _POLICY_STATUS
@@ -240,32 +316,76 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
     return out
 
 
-def create_policies(results: list[RowResult], ctx: EnrolContext, batch_id: int | None = None,
-                    action: str = "create") -> int:
+def create_policies(
+    results: list[RowResult], ctx: EnrolContext, batch_id: int | None = None, action: str = "create"
+) -> int:
     """Write the passing rows as 新建 policies: one COPY/executemany and one audit INSERT … SELECT."""
     ok = [r for r in results if r.ok]
     if not ok:
         return 0
     now, uid = utcnow(), ctx.user.id
     marker = now  # created_at identifies this write's rows for the audit INSERT … SELECT
-    columns = ["member_id", "product_id", "org_id", "shares", "amount", "expected_effective_date", "expiry_date",
-               "status", "renewed_from_id", "import_batch_id", "created_by_id", "created_at", "updated_at", "version"]
+    columns = [
+        "member_id",
+        "product_id",
+        "org_id",
+        "shares",
+        "amount",
+        "expected_effective_date",
+        "expiry_date",
+        "status",
+        "renewed_from_id",
+        "import_batch_id",
+        "created_by_id",
+        "created_at",
+        "updated_at",
+        "version",
+    ]
     if db.session.get_bind().dialect.name == "postgresql":
         _copy_policies(ok, ctx, columns, batch_id, uid, marker, now)
     else:
         # bulk_insert goes past SQLAlchemy's types to the driver: sqlite3 cannot bind a Decimal, so
         # the amount goes through the column type's own bind processor
         to_db = Policy.__table__.c.amount.type.bind_processor(db.session.get_bind().dialect) or (lambda v: v)
-        bulk_insert(db.session, Policy.__table__, columns, [
-            (r.values["member_id"], ctx.product.id, r.values["org_id"], r.values["shares"], to_db(r.values["amount"]),
-             ctx.effective, ctx.expiry, PolicyStatus.NEW.value, r.values.get("renewed_from_id"), batch_id, uid,
-             marker, now, 1) for r in ok])
+        bulk_insert(
+            db.session,
+            Policy.__table__,
+            columns,
+            [
+                (
+                    r.values["member_id"],
+                    ctx.product.id,
+                    r.values["org_id"],
+                    r.values["shares"],
+                    to_db(r.values["amount"]),
+                    ctx.effective,
+                    ctx.expiry,
+                    PolicyStatus.NEW.value,
+                    r.values.get("renewed_from_id"),
+                    batch_id,
+                    uid,
+                    marker,
+                    now,
+                    1,
+                )
+                for r in ok
+            ],
+        )
     written = sa.select(Policy.id).where(Policy.created_by_id == uid, Policy.created_at == marker)
     if batch_id is not None:  # the same rows, found through the batch's index rather than a scan of every policy
         written = written.where(Policy.import_batch_id == batch_id)
-    write_audit(action, "policy", written, uid,
-                after={"status": PolicyStatus.NEW.value, "product": ctx.product.code,
-                       "expected_effective_date": ctx.effective.isoformat(), "batch_id": batch_id})
+    write_audit(
+        action,
+        "policy",
+        written,
+        uid,
+        after={
+            "status": PolicyStatus.NEW.value,
+            "product": ctx.product.code,
+            "expected_effective_date": ctx.effective.isoformat(),
+            "batch_id": batch_id,
+        },
+    )
     return len(ok)
 
 
@@ -274,8 +394,10 @@ def _copy_policies(ok: list[RowResult], ctx: EnrolContext, columns: list[str], b
     formatted once (psycopg's write_row formats each value of each row: 17 µs a row).  Every value
     is an int, a Decimal, a date, a datetime, a code or NULL: nothing to escape."""
     null = "\\N"
-    tail = (f"\t{PolicyStatus.NEW.value}\t{{renewed}}\t{null if batch_id is None else batch_id}\t"
-            f"{null if uid is None else uid}\t{marker.isoformat(' ')}\t{now.isoformat(' ')}\t1\n")
+    tail = (
+        f"\t{PolicyStatus.NEW.value}\t{{renewed}}\t{null if batch_id is None else batch_id}\t"
+        f"{null if uid is None else uid}\t{marker.isoformat(' ')}\t{now.isoformat(' ')}\t1\n"
+    )
     middle = f"\t{ctx.effective.isoformat()}\t{ctx.expiry.isoformat()}"
     pid = ctx.product.id
     plain = tail.replace("{renewed}", null)
@@ -284,8 +406,10 @@ def _copy_policies(ok: list[RowResult], ctx: EnrolContext, columns: list[str], b
     for r in ok:
         v = r.values
         renewed = v.get("renewed_from_id")
-        append(f"{v['member_id']}\t{pid}\t{v['org_id']}\t{v['shares']}\t{v['amount']}{middle}"
-               + (plain if renewed is None else tail.replace("{renewed}", str(renewed))))
+        append(
+            f"{v['member_id']}\t{pid}\t{v['org_id']}\t{v['shares']}\t{v['amount']}{middle}"
+            + (plain if renewed is None else tail.replace("{renewed}", str(renewed)))
+        )
     raw = db.session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cur, cur.copy(f'COPY "{Policy.__table__.name}" ({cols}) FROM STDIN') as copy:

@@ -1,4 +1,5 @@
 """The `members` kind (批量入会): 姓名 + 身份证号 → new members of the clerk's unit."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -12,8 +13,11 @@ from .reader import BatchFileError, Column
 from .sql import CopyRows, bulk_insert, in_values
 
 NAME = Column("name", "姓名", ("姓名", "会员姓名", "职工姓名", "投保人姓名", "名字"))
-ID_NUMBER = Column("id_number", "身份证号", ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码",
-                                               "身份证", "身份证件号码", "投保人身份证号"))
+ID_NUMBER = Column(
+    "id_number",
+    "身份证号",
+    ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码", "身份证", "身份证件号码", "投保人身份证号"),
+)
 
 MEMBER_NOTES = [
     "1. 每行填写一名新入会会员的“姓名”和“身份证号”，不要改动第一行表头；列的顺序可以调整，多余的列会被忽略。",
@@ -83,8 +87,15 @@ class MembersKind(Kind):
                 hint = f"，{age.code.hint}" if age.code.hint else ""
                 append(_RowResult(row_no, age.code, f"{age.message}（{age.value}周岁）{hint}", warnings))
                 continue
-            append(_RowResult(row_no, None, "", warnings,
-                              {"id_number": number, "name": namec.value, "gender": gender, "birth_date": birth_date}))
+            append(
+                _RowResult(
+                    row_no,
+                    None,
+                    "",
+                    warnings,
+                    {"id_number": number, "name": namec.value, "gender": gender, "birth_date": birth_date},
+                )
+            )
         self._check_existing(results, ctx)
         return results
 
@@ -112,15 +123,52 @@ class MembersKind(Kind):
         now, uid, org_id = utcnow(), ctx.user.id, ctx.org.id
         status, today, batch_id = MemberStatus.NEW.value, ctx.today, ctx.batch.id
         data = CopyRows(
-            (no, v["id_number"], v["name"], v["gender"], v["birth_date"], org_id, status, today, False, uid, batch_id,
-             now, now, 1)
+            (
+                no,
+                v["id_number"],
+                v["name"],
+                v["gender"],
+                v["birth_date"],
+                org_id,
+                status,
+                today,
+                False,
+                uid,
+                batch_id,
+                now,
+                now,
+                1,
+            )
             for no, v in zip(numbers, (r.values for r in rows))
         )
-        bulk_insert(db.session, Member.__table__, [
-            "member_no", "id_number", "name", "gender", "birth_date", "org_id", "status", "admitted_on",
-            "over_age_exception", "created_by_id", "import_batch_id", "created_at", "updated_at", "version"], data)
-        write_audit("create", "member", sa.select(Member.id).where(Member.import_batch_id == ctx.batch.id), uid,
-                    after={"batch_id": ctx.batch.id, "status": MemberStatus.NEW.value})
+        bulk_insert(
+            db.session,
+            Member.__table__,
+            [
+                "member_no",
+                "id_number",
+                "name",
+                "gender",
+                "birth_date",
+                "org_id",
+                "status",
+                "admitted_on",
+                "over_age_exception",
+                "created_by_id",
+                "import_batch_id",
+                "created_at",
+                "updated_at",
+                "version",
+            ],
+            data,
+        )
+        write_audit(
+            "create",
+            "member",
+            sa.select(Member.id).where(Member.import_batch_id == ctx.batch.id),
+            uid,
+            after={"batch_id": ctx.batch.id, "status": MemberStatus.NEW.value},
+        )
         return len(data)
 
 

@@ -9,6 +9,7 @@
 A kind (members, policies) supplies its columns, `check(table, ctx)` and `write(rows, ctx)`;
 everything else is shared.  The statement count does not grow with the row count.
 """
+
 from __future__ import annotations
 
 import gc
@@ -57,8 +58,13 @@ class RowResult:
             self.message = message if message is not None else code.message
 
     def as_json(self) -> dict:
-        return {"row": self.row, "status": "ok" if self.ok else "error", "code": str(self.code) if self.code else None,
-                "message": self.message, "warnings": [str(w) for w in self.warnings]}
+        return {
+            "row": self.row,
+            "status": "ok" if self.ok else "error",
+            "code": str(self.code) if self.code else None,
+            "message": self.message,
+            "warnings": [str(w) for w in self.warnings],
+        }
 
 
 @dataclass
@@ -91,8 +97,14 @@ class Outcome:
         return [r for r in self.results if not r.ok]
 
     def as_json(self) -> dict:
-        return {"batch_id": self.batch.id, "kind": self.batch.kind.value, "ok": self.ok_count,
-                "errors": self.error_count, "created": self.created, "rows": [r.as_json() for r in self.results]}
+        return {
+            "batch_id": self.batch.id,
+            "kind": self.batch.kind.value,
+            "ok": self.ok_count,
+            "errors": self.error_count,
+            "created": self.created,
+            "rows": [r.as_json() for r in self.results],
+        }
 
 
 class Kind:
@@ -153,11 +165,20 @@ def create_batch(kind_name: str, data: bytes, filename: str, user, params: dict 
     kind = get_kind(kind_name)
     limit = current_app.config["UPLOAD_MAX_BYTES"]
     if len(data) > limit:
-        raise BatchFileError(f"文件大小为 {len(data) / 1024 / 1024:.1f} MB，超过 {limit // 1024 // 1024} MB 的上限，"
-                             "请拆分为几个文件分别上传")
-    batch = ImportBatch(kind=kind.kind, file_name=Path(filename or "upload").name[:255],
-                        sha256=hashlib.sha256(data).hexdigest(), size=len(data), user_id=user.id,
-                        org_id=user.org_id, params=dict(params or {}), status=BatchStatus.UPLOADED)
+        raise BatchFileError(
+            f"文件大小为 {len(data) / 1024 / 1024:.1f} MB，超过 {limit // 1024 // 1024} MB 的上限，"
+            "请拆分为几个文件分别上传"
+        )
+    batch = ImportBatch(
+        kind=kind.kind,
+        file_name=Path(filename or "upload").name[:255],
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        user_id=user.id,
+        org_id=user.org_id,
+        params=dict(params or {}),
+        status=BatchStatus.UPLOADED,
+    )
     db.session.add(batch)
     db.session.flush()
     file_path(batch).write_bytes(data)
@@ -168,10 +189,17 @@ def create_batch(kind_name: str, data: bytes, filename: str, user, params: dict 
 def earlier_upload(batch: ImportBatch) -> ImportBatch | None:
     """The same file, processed before by the same org (the pipeline creates nothing twice anyway)."""
     return db.session.scalar(
-        sa.select(ImportBatch).where(ImportBatch.sha256 == batch.sha256, ImportBatch.org_id == batch.org_id,
-                                     ImportBatch.kind == batch.kind, ImportBatch.id != batch.id,
-                                     ImportBatch.status == BatchStatus.PROCESSED)
-        .order_by(ImportBatch.id.desc()).limit(1))
+        sa.select(ImportBatch)
+        .where(
+            ImportBatch.sha256 == batch.sha256,
+            ImportBatch.org_id == batch.org_id,
+            ImportBatch.kind == batch.kind,
+            ImportBatch.id != batch.id,
+            ImportBatch.status == BatchStatus.PROCESSED,
+        )
+        .order_by(ImportBatch.id.desc())
+        .limit(1)
+    )
 
 
 @contextmanager
@@ -229,8 +257,9 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
     one transaction.  A batch is processed once; a second run creates nothing."""
     if batch.status == BatchStatus.PROCESSED:
-        raise BatchFileError(f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。"
-                             "如需查看结果，请下载处理结果文件")
+        raise BatchFileError(
+            f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
+        )
     kind, ctx, table, results = _run_check(batch, user)
     ok_rows = [r for r in results if r.ok]
     # the result file is written by a thread while this one waits for the database, and put in
@@ -239,8 +268,12 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     try:
         with gc_paused():
             created = kind.write(ok_rows, ctx) if ok_rows else 0
-        bulk_insert(db.session, ImportRow.__table__, ["batch_id", "row_no", "status", "code", "message", "warnings"],
-                    _outcome_rows(batch.id, results))
+        bulk_insert(
+            db.session,
+            ImportRow.__table__,
+            ["batch_id", "row_no", "status", "code", "message", "warnings"],
+            _outcome_rows(batch.id, results),
+        )
         _count(batch, results)
         batch.created_rows = created
         batch.status = BatchStatus.PROCESSED
@@ -249,7 +282,9 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     except sa.exc.IntegrityError:
         db.session.rollback()
         result.discard()
-        raise BatchFileError("办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理") from None
+        raise BatchFileError(
+            "办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理"
+        ) from None
     except Exception:
         db.session.rollback()
         result.discard()
@@ -266,9 +301,16 @@ def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
     """One import_row per data row (binary COPY: every value is a str, an int or None)."""
     ok, error = RowStatus.OK.value, RowStatus.ERROR.value
     return CopyRows(
-        (batch_id, r.row, ok if r.code is None else error, None if r.code is None else str(r.code), r.message[:300],
-         ",".join(map(str, r.warnings))[:200] if r.warnings else "")
-        for r in results)
+        (
+            batch_id,
+            r.row,
+            ok if r.code is None else error,
+            None if r.code is None else str(r.code),
+            r.message[:300],
+            ",".join(map(str, r.warnings))[:200] if r.warnings else "",
+        )
+        for r in results
+    )
 
 
 def write_failed(batch: ImportBatch, user) -> Path:
@@ -276,11 +318,18 @@ def write_failed(batch: ImportBatch, user) -> Path:
     kind, ctx, table, results = _run_check(batch, user)
     if batch.status == BatchStatus.PROCESSED:
         # the outcome recorded when it was processed, not what a re-check says now
-        stored = {row: (code, message) for row, code, message in db.session.execute(
-            sa.select(ImportRow.row_no, ImportRow.code, ImportRow.message).where(
-                ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR))}
-        results = [RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
-                   for r in results]
+        stored = {
+            row: (code, message)
+            for row, code, message in db.session.execute(
+                sa.select(ImportRow.row_no, ImportRow.code, ImportRow.message).where(
+                    ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR
+                )
+            )
+        }
+        results = [
+            RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
+            for r in results
+        ]
     path = failed_path(batch)
     write_failed_rows(path, [c for c in kind.columns if c.key in table.columns], table, results)
     return path

@@ -1,8 +1,7 @@
 """The `policies` kind (模板批量投保, manual 一(二)4): 姓名, 身份证号 or 会员编号, 份数, 投保金额 →
 新建 policies of one product, checked by the one enrolment checker."""
-from __future__ import annotations
 
-from decimal import Decimal
+from __future__ import annotations
 
 import sqlalchemy as sa
 
@@ -14,8 +13,12 @@ from .pipeline import Context, Kind, RowResult, register
 from .reader import BatchFileError, Column
 
 NAME = Column("name", "姓名", ("姓名", "会员姓名", "投保人姓名", "职工姓名"), required=False)
-ID_NUMBER = Column("id_number", "身份证号", ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码", "身份证",
-                                               "投保人身份证号"), required=False)
+ID_NUMBER = Column(
+    "id_number",
+    "身份证号",
+    ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码", "身份证", "投保人身份证号"),
+    required=False,
+)
 MEMBER_NO = Column("member_no", "会员编号", ("会员编号", "会员号"), required=False)
 SHARES = Column("shares", "份数", ("份数", "投保份数"), required=False)
 AMOUNT = Column("amount", "投保金额", ("投保金额", "金额", "投保金额（元）", "投保金额(元)"), required=False)
@@ -42,8 +45,11 @@ class PoliciesKind(Kind):
         code = (ctx.params.get("product") or "").strip()
         if not code:
             raise BatchFileError("请选择产品名称")
-        product = db.session.scalar(sa.select(Product).where(
-            sa.or_(Product.code == code, sa.cast(Product.id, sa.String) == code), Product.active.is_(True)))
+        product = db.session.scalar(
+            sa.select(Product).where(
+                sa.or_(Product.code == code, sa.cast(Product.id, sa.String) == code), Product.active.is_(True)
+            )
+        )
         if product is None:
             raise BatchFileError(f"产品“{code}”不存在或已停用，请重新选择产品名称")
         effective = parse_date(ctx.params.get("effective"))
@@ -55,19 +61,28 @@ class PoliciesKind(Kind):
         if ctx.params.get("amount") not in (None, ""):
             amount = parse_amount(ctx.params["amount"])
             if not amount.ok:
-                raise BatchFileError(f"统一投保金额“{ctx.params['amount']}”格式不正确，请填写金额（元），如 50 或 50.00")
+                raise BatchFileError(
+                    f"统一投保金额“{ctx.params['amount']}”格式不正确，请填写金额（元），如 50 或 50.00"
+                )
             override = amount.value
-        ctx.extra["enrol"] = EnrolContext(user=ctx.user, product=product, effective=effective,
-                                          amount_override=override, today=ctx.today)
+        ctx.extra["enrol"] = EnrolContext(
+            user=ctx.user, product=product, effective=effective, amount_override=override, today=ctx.today
+        )
 
     def check(self, table, ctx: Context) -> list[RowResult]:
         if "id_number" not in table.columns and "member_no" not in table.columns:
             raise BatchFileError(f"第{table.header_row}行表头中缺少“身份证号”或“会员编号”列，请使用模板的表头")
-        requests = [EnrolRequest(row=row_no, id_number=table.cell(cells, "id_number"),
-                                 member_no=table.cell(cells, "member_no"), name=table.cell(cells, "name"),
-                                 shares=table.cell(cells, "shares") if "shares" in table.columns else 1,
-                                 amount=table.cell(cells, "amount"))
-                    for row_no, cells in table.rows]
+        requests = [
+            EnrolRequest(
+                row=row_no,
+                id_number=table.cell(cells, "id_number"),
+                member_no=table.cell(cells, "member_no"),
+                name=table.cell(cells, "name"),
+                shares=table.cell(cells, "shares") if "shares" in table.columns else 1,
+                amount=table.cell(cells, "amount"),
+            )
+            for row_no, cells in table.rows
+        ]
         return check_enrolments(requests, ctx.extra["enrol"])
 
     def write(self, rows: list[RowResult], ctx: Context) -> int:

@@ -3,6 +3,7 @@ GBK/GB18030), columns found by header name in any order, blank rows skipped, Exc
 
 Anything that is not a readable table raises `BatchFileError` with a one-line Chinese message.
 """
+
 from __future__ import annotations
 
 import csv
@@ -78,8 +79,10 @@ def _read_excel(data: bytes) -> list[list]:
     except BatchFileError:
         raise
     except Exception:  # calamine's errors: not a workbook, encrypted, broken zip, …
-        raise BatchFileError("文件无法读取：不是有效的 Excel 文件（可能已损坏、加密，或是改了扩展名的其他文件）。"
-                             "请用 Excel 打开后另存为 .xlsx 再上传") from None
+        raise BatchFileError(
+            "文件无法读取：不是有效的 Excel 文件（可能已损坏、加密，或是改了扩展名的其他文件）。"
+            "请用 Excel 打开后另存为 .xlsx 再上传"
+        ) from None
 
 
 def _decode(data: bytes) -> str:

@@ -1,4 +1,5 @@
 """Files the clerk downloads: the result file, the failed rows, and the upload templates."""
+
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ import re
 import shutil
 import threading
 import zipfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -115,6 +116,7 @@ class ResultInBackground:
 
 # --- a minimal streaming .xlsx writer: one sheet, inline strings, no styles -------------------
 
+
 class _Unsupported(Exception):
     """A value the fast writer does not write the way openpyxl would: let openpyxl do it."""
 
@@ -130,10 +132,11 @@ _CT = "application/vnd.openxmlformats-officedocument"
 
 
 def _static_parts(sheet_title: str) -> dict[str, str]:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     title = sheet_title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     return {
-        "[Content_Types].xml": _XML + (
+        "[Content_Types].xml": _XML
+        + (
             '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
             '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
             '<Default Extension="xml" ContentType="application/xml"/>'
@@ -143,31 +146,43 @@ def _static_parts(sheet_title: str) -> dict[str, str]:
             '<Override PartName="/docProps/core.xml" '
             'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
             f'<Override PartName="/docProps/app.xml" ContentType="{_CT}.extended-properties+xml"/>'
-            '</Types>'),
-        "_rels/.rels": _XML + (
+            "</Types>"
+        ),
+        "_rels/.rels": _XML
+        + (
             f'<Relationships xmlns="{_NS_PR}">'
             f'<Relationship Id="rId1" Type="{_NS_R}/officeDocument" Target="xl/workbook.xml"/>'
             f'<Relationship Id="rId2" Type="{_NS_PR}/metadata/core-properties" Target="docProps/core.xml"/>'
             f'<Relationship Id="rId3" Type="{_NS_R}/extended-properties" Target="docProps/app.xml"/>'
-            '</Relationships>'),
-        "docProps/app.xml": _XML + (
+            "</Relationships>"
+        ),
+        "docProps/app.xml": _XML
+        + (
             '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
-            '<Application>Microsoft Excel</Application></Properties>'),
-        "docProps/core.xml": _XML + (
+            "<Application>Microsoft Excel</Application></Properties>"
+        ),
+        "docProps/core.xml": _XML
+        + (
             '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
             'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             f'<dcterms:created xsi:type="dcterms:W3CDTF">{now}</dcterms:created>'
-            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{now}</dcterms:modified></cp:coreProperties>'),
-        "xl/workbook.xml": _XML + (
+            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{now}</dcterms:modified></cp:coreProperties>'
+        ),
+        "xl/workbook.xml": _XML
+        + (
             f'<workbook xmlns="{_NS}" xmlns:r="{_NS_R}"><bookViews><workbookView activeTab="0"/></bookViews>'
-            f'<sheets><sheet name="{title}" sheetId="1" r:id="rId1"/></sheets></workbook>'),
-        "xl/_rels/workbook.xml.rels": _XML + (
+            f'<sheets><sheet name="{title}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": _XML
+        + (
             f'<Relationships xmlns="{_NS_PR}">'
             f'<Relationship Id="rId1" Type="{_NS_R}/worksheet" Target="worksheets/sheet1.xml"/>'
             f'<Relationship Id="rId2" Type="{_NS_R}/styles" Target="styles.xml"/>'
-            '</Relationships>'),
-        "xl/styles.xml": _XML + (
+            "</Relationships>"
+        ),
+        "xl/styles.xml": _XML
+        + (
             f'<styleSheet xmlns="{_NS}">'
             '<fonts count="1"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
             '<fills count="2"><fill><patternFill patternType="none"/></fill>'
@@ -176,7 +191,8 @@ def _static_parts(sheet_title: str) -> dict[str, str]:
             '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
             '<cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
             '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-            '</styleSheet>'),
+            "</styleSheet>"
+        ),
     }
 
 
@@ -214,7 +230,7 @@ def _cell(ref: str, v) -> str:
     if t is int or t is float:
         if t is float and not math.isfinite(v):
             raise _Unsupported
-        return f'<c r="{ref}" t="n"><v>{"%.16g" % v}</v></c>'
+        return f'<c r="{ref}" t="n"><v>{f"{v:.16g}"}</v></c>'
     raise _Unsupported  # dates, times, …: openpyxl writes them with number formats
 
 
@@ -228,8 +244,12 @@ def _write_fast(path, sheet_title: str, rows, n_rows: int, n_cols: int, chunk_ro
             for name, text in _static_parts(sheet_title).items():
                 z.writestr(name, text)
             with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as f:
-                f.write((_XML + f'<worksheet xmlns="{_NS}" xmlns:r="{_NS_R}">'
-                         f'<dimension ref="A1:{letters[-1]}{max(n_rows, 1)}"/><sheetData>').encode())
+                f.write(
+                    (
+                        _XML + f'<worksheet xmlns="{_NS}" xmlns:r="{_NS_R}">'
+                        f'<dimension ref="A1:{letters[-1]}{max(n_rows, 1)}"/><sheetData>'
+                    ).encode()
+                )
                 out: list[str] = []
                 append = out.append
                 row_idx = 0
@@ -241,8 +261,16 @@ def _write_fast(path, sheet_title: str, rows, n_rows: int, n_cols: int, chunk_ro
                     parts = [f'<row r="{r}">']
                     for letter, v in zip(letters, values):
                         if type(v) is str and v:  # the common case, inlined
-                            if len(v) > _MAX_TEXT or v in _ERROR_CODES or v[0] == "=" or "&" in v or "<" in v \
-                                    or ">" in v or v[0].isspace() or v[-1].isspace():
+                            if (
+                                len(v) > _MAX_TEXT
+                                or v in _ERROR_CODES
+                                or v[0] == "="
+                                or "&" in v
+                                or "<" in v
+                                or ">" in v
+                                or v[0].isspace()
+                                or v[-1].isspace()
+                            ):
                                 parts.append(_cell(letter + r, v))
                             else:
                                 parts.append(f'<c r="{letter}{r}" t="inlineStr"><is><t>{v}</t></is></c>')
@@ -335,9 +363,15 @@ def write_template(path, columns, notes: list[str], title: str, id_key: str = "i
         for r in range(2, 502):  # pre-format the rows clerks paste into as text
             ws.cell(r, i).number_format = "@"
         if col.key == id_key:
-            dv = DataValidation(type="textLength", operator="equal", formula1="18", allow_blank=True,
-                                showErrorMessage=True, errorTitle="身份证号位数不对",
-                                error="身份证号必须为18位，末尾X须为大写")
+            dv = DataValidation(
+                type="textLength",
+                operator="equal",
+                formula1="18",
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle="身份证号位数不对",
+                error="身份证号必须为18位，末尾X须为大写",
+            )
             dv.add(f"{letter}2:{letter}{max_rows + 1}")
             ws.add_data_validation(dv)
     ws.freeze_panes = "A2"
@@ -360,6 +394,12 @@ def write_failures(path, failures: list[dict]) -> None:
     for col, width in zip("ABCD", (14, 12, 22, 70)):
         ws.column_dimensions[col].width = width
     for f in failures:
-        ws.append([safe(f.get("member_no", "")), safe(f.get("name", "")), safe(f.get("id_number", "")),
-                   safe(f.get("reason", ""))])
+        ws.append(
+            [
+                safe(f.get("member_no", "")),
+                safe(f.get("name", "")),
+                safe(f.get("id_number", "")),
+                safe(f.get("reason", "")),
+            ]
+        )
     wb.save(path)

@@ -1,4 +1,5 @@
 """Set-based SQL helpers that keep the statement count independent of the row count."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ def in_values(session, column, values: list, item_type=sa.String):
     instead of scanning the whole table to hash-match a large array literal."""
     payload = json.dumps(list(values), ensure_ascii=False)
     if dialect(session) == "postgresql":
-        items = sa.cast(sa.func.json_array_elements_text(sa.cast(sa.bindparam(None, payload, type_=sa.Text), JSON)),
-                        item_type)
+        items = sa.cast(
+            sa.func.json_array_elements_text(sa.cast(sa.bindparam(None, payload, type_=sa.Text), JSON)), item_type
+        )
         return column == sa.any_(sa.func.array(sa.select(items).scalar_subquery()))
     table = sa.func.json_each(sa.bindparam(None, payload)).table_valued("value")
     return column.in_(sa.select(table.c.value))
@@ -36,8 +38,15 @@ class CopyRows(list):
     parsing of dates and numbers.  A plain list goes by text COPY, which takes anything."""
 
 
-_BINARY_TYPES = ((sa.Boolean, "bool"), (sa.BigInteger, "int8"), (sa.SmallInteger, "int2"), (sa.Integer, "int4"),
-                 (sa.DateTime, "timestamp"), (sa.Date, "date"), (sa.String, "text"))
+_BINARY_TYPES = (
+    (sa.Boolean, "bool"),
+    (sa.BigInteger, "int8"),
+    (sa.SmallInteger, "int2"),
+    (sa.Integer, "int4"),
+    (sa.DateTime, "timestamp"),
+    (sa.Date, "date"),
+    (sa.String, "text"),
+)
 
 
 def _binary_type(column: sa.Column) -> str | None:
@@ -63,12 +72,12 @@ def bulk_insert(session, table: sa.Table, columns: list[str], rows: list[tuple])
         cols = ", ".join(f'"{c}"' for c in columns)
         types = [_binary_type(table.c[c]) for c in columns] if isinstance(rows, CopyRows) else [None]
         binary = None not in types
-        with raw.cursor() as cur:
-            with cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN' + (" (FORMAT BINARY)" if binary else "")) as copy:
-                if binary:
-                    copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
+        sql = f'COPY "{table.name}" ({cols}) FROM STDIN' + (" (FORMAT BINARY)" if binary else "")
+        with raw.cursor() as cur, cur.copy(sql) as copy:
+            if binary:
+                copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
         return len(rows)
     cols = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" for _ in columns)

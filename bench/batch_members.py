@@ -15,6 +15,7 @@ Measured in a fresh interpreter (so ru_maxrss is the work's, not the generator's
 CLI's code path: create_batch → check_batch → process_batch, each in its own session as separate
 requests would be.  Prints one JSON line on stdout; progress goes to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,20 @@ def build_upload(rows: int, existing: int, ids: IdNumbers, units, clerk_unit_id:
     new_k = existing  # next index of a new person
     spare_k = existing + rows + 1_000_000  # a separate range for IDs ending in X
     own = [i for i in range(0, min(existing, 200_000)) if common.member_unit(i, units)[0] == clerk_unit_id][:200]
-    error_kinds = ["ID_LENGTH", "ID_LENGTH15", "ID_CHECKSUM", "ID_BIRTHDATE", "ID_CHARS", "ID_NUMERIC_CELL",
-                   "ID_EMPTY", "NAME_SPACE", "NAME_EMPTY", "DUP_IN_FILE", "OVER_AGE", "UNDER_AGE"]
+    error_kinds = [
+        "ID_LENGTH",
+        "ID_LENGTH15",
+        "ID_CHECKSUM",
+        "ID_BIRTHDATE",
+        "ID_CHARS",
+        "ID_NUMERIC_CELL",
+        "ID_EMPTY",
+        "NAME_SPACE",
+        "NAME_EMPTY",
+        "DUP_IN_FILE",
+        "OVER_AGE",
+        "UNDER_AGE",
+    ]
     fix_kinds = ["spaces", "fullwidth", "lower_x", "name_pad"]
     n_err = n_fix = 0
     seq = 0
@@ -62,7 +75,7 @@ def build_upload(rows: int, existing: int, ids: IdNumbers, units, clerk_unit_id:
         new_k += 1
         return name, number
 
-    for r in range(rows):
+    for _r in range(rows):
         p = rng.random()
         if p < 0.01 and existing:  # already a member: a fifth of them in the clerk's own unit
             i = rng.choice(own) if own and rng.random() < 0.2 else rng.randrange(existing)
@@ -124,6 +137,7 @@ def build_upload(rows: int, existing: int, ids: IdNumbers, units, clerk_unit_id:
 
 # --- generation (parent) ---------------------------------------------------------------------
 
+
 def generate(url: str, upload_dir: Path, existing: int, n_units: int) -> tuple[list, int]:
     from models import db
     from models.demo import load_demo_data
@@ -158,8 +172,10 @@ def main() -> None:
         common.emit(measure(*args.measure, args.user, args.profile, args.show_statements, args.breakdown))
         return
 
-    with common.bench_database("batch_members", keep=args.keep) as url, \
-            tempfile.TemporaryDirectory(prefix="bench-members.") as tmp:
+    with (
+        common.bench_database("batch_members", keep=args.keep) as url,
+        tempfile.TemporaryDirectory(prefix="bench-members.") as tmp,
+    ):
         tmp = Path(tmp)
         log(f"generating {args.existing} members over {args.units} units …")
         with Timer() as gen:
@@ -170,8 +186,12 @@ def main() -> None:
             path = tmp / f"入会_{args.rows}.xlsx"
             path.write_bytes(common.xlsx_bytes(rows, ["姓名", "身份证号"]))
         log(f"upload file {path.stat().st_size / 1e6:.1f} MB in {up.s} s; measuring …")
-        extra = ["--user", args.user] + (["--profile", args.profile] if args.profile else []) + (
-            ["--show-statements"] if args.show_statements else []) + (["--breakdown"] if args.breakdown else [])
+        extra = (
+            ["--user", args.user]
+            + (["--profile", args.profile] if args.profile else [])
+            + (["--show-statements"] if args.show_statements else [])
+            + (["--breakdown"] if args.breakdown else [])
+        )
         result = common.measure_child(__file__, ["--measure", url, str(path), str(tmp / "uploads"), *extra])
     out = {"rows": args.rows, "existing": args.existing, **result, "generate_s": gen.s, "upload_file_s": up.s}
     out["budget_ok"] = out["check_s"] + out["process_s"] <= BUDGET_S and out["peak_rss_mb"] <= BUDGET_RSS_MB
@@ -179,6 +199,7 @@ def main() -> None:
 
 
 # --- the measured part (child) ---------------------------------------------------------------
+
 
 def _phase_timers() -> dict:
     """Timers around the pipeline's phases: {phase: [seconds per call]} (check, then process)."""
@@ -198,19 +219,19 @@ def _phase_timers() -> dict:
     )
 
 
-
-def measure(url: str, file: str, upload_dir: str, username: str, profile: str | None, show: bool,
-            breakdown: bool = False) -> dict:
-    import sqlalchemy as sa
-    import python_calamine  # noqa: F401  (imported at start-up in a server, as the CLI does)
+def measure(
+    url: str, file: str, upload_dir: str, username: str, profile: str | None, show: bool, breakdown: bool = False
+) -> dict:
     import openpyxl  # noqa: F401
+    import python_calamine  # noqa: F401  (imported at start-up in a server, as the CLI does)
+    import sqlalchemy as sa
 
-    from batch import check_batch, create_batch, process_batch
-    from batch.members import MEMBERS
     import batch.pipeline
+    from batch import create_batch
+    from batch.members import MEMBERS
     from batch.reader import read_table
     from batch.result import write_result  # noqa: F401
-    from models import ImportBatch, Member, User, db
+    from models import Member, User, db
 
     app = common.make_app(url, upload_dir)
     data = Path(file).read_bytes()
@@ -244,7 +265,9 @@ def measure(url: str, file: str, upload_dir: str, username: str, profile: str | 
         counter.close()
 
         db.session.remove()
-        in_db = db.session.scalar(sa.select(sa.func.count()).select_from(Member).where(Member.import_batch_id == batch_id))
+        in_db = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Member).where(Member.import_batch_id == batch_id)
+        )
         if in_db != processed.created or checked.ok_count != processed.created:
             raise SystemExit(f"mismatch: checked ok {checked.ok_count}, created {processed.created}, in db {in_db}")
         codes: dict[str, int] = {}
@@ -262,10 +285,19 @@ def measure(url: str, file: str, upload_dir: str, username: str, profile: str | 
         prof.dump_stats(profile)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     common.log(f"error codes: {codes}")
-    out = {"read_s": read.s, "check_s": check_s, "process_s": process_s, "total_s": round(check_s + process_s, 3),
-           "peak_rss_mb": rss, "statements_check": statements_check, "statements_process": statements_process,
-           "created": processed.created, "errors": processed.error_count, "create_batch_s": create.s,
-           "load_avg_1m": load_1m}  # other work on the machine: the figures are wall-clock seconds
+    out = {
+        "read_s": read.s,
+        "check_s": check_s,
+        "process_s": process_s,
+        "total_s": round(check_s + process_s, 3),
+        "peak_rss_mb": rss,
+        "statements_check": statements_check,
+        "statements_process": statements_process,
+        "created": processed.created,
+        "errors": processed.error_count,
+        "create_batch_s": create.s,
+        "load_avg_1m": load_1m,
+    }  # other work on the machine: the figures are wall-clock seconds
     if phases is not None:
         out["breakdown"] = phases
     return out

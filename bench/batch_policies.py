@@ -16,6 +16,7 @@ create_batch → check_batch → process_batch, each in its own session as separ
 would be.  Afterwards the uploaded policies are deleted again (gen_large.restore).  One JSON line
 on stdout; progress on stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,22 @@ BUDGET_RSS_MB = 300
 PRODUCT = "P03"
 PRICE = Decimal("20.00")
 MAX_SHARES = 5
-FAILURE_KINDS = ["MEMBER_MISSING", "NOT_IN_UNIT", "NAME_MISMATCH", "NOT_CONFIRMED", "IN_FLIGHT", "DUPLICATE",
-                 "OVER_SHARES", "DUP_IN_FILE", "ID_CHECKSUM", "ID_LENGTH", "ID_EMPTY", "NAME_SPACE", "SHARES_RANGE",
-                 "AMOUNT_MISMATCH"]
+FAILURE_KINDS = [
+    "MEMBER_MISSING",
+    "NOT_IN_UNIT",
+    "NAME_MISMATCH",
+    "NOT_CONFIRMED",
+    "IN_FLIGHT",
+    "DUPLICATE",
+    "OVER_SHARES",
+    "DUP_IN_FILE",
+    "ID_CHECKSUM",
+    "ID_LENGTH",
+    "ID_EMPTY",
+    "NAME_SPACE",
+    "SHARES_RANGE",
+    "AMOUNT_MISMATCH",
+]
 
 
 def next_month_first(today: date) -> date:
@@ -48,6 +62,7 @@ def next_month_first(today: date) -> date:
 
 
 # --- the upload --------------------------------------------------------------------------------
+
 
 def unit_members(url: str, unit_id: int, product_id: int, effective: date) -> list[tuple]:
     """(name, id_number, status, in_flight, same_period, live_shares) of the unit's members, for P03
@@ -66,13 +81,16 @@ def unit_members(url: str, unit_id: int, product_id: int, effective: date) -> li
                                AND coalesce(p.effective_date, p.expected_effective_date) <= %(end)s), 0)
                FROM member m LEFT JOIN policy p ON p.member_id = m.id AND p.product_id = %(product)s
                WHERE m.org_id = %(unit)s GROUP BY m.id ORDER BY m.id""",
-            {"unit": unit_id, "product": product_id, "start": effective, "end": end}).fetchall()
+            {"unit": unit_id, "product": product_id, "start": effective, "end": end},
+        ).fetchall()
 
 
 def other_members(url: str, unit_id: int, n: int) -> list[tuple]:
     with connect(url) as conn:
-        return conn.execute("SELECT name, id_number FROM member WHERE org_id <> %s AND status = 'CONFIRMED' "
-                            "ORDER BY id DESC LIMIT %s", (unit_id, n)).fetchall()
+        return conn.execute(
+            "SELECT name, id_number FROM member WHERE org_id <> %s AND status = 'CONFIRMED' ORDER BY id DESC LIMIT %s",
+            (unit_id, n),
+        ).fetchall()
 
 
 def amount_cell(shares: int, r: float):
@@ -87,8 +105,9 @@ def amount_cell(shares: int, r: float):
     return None
 
 
-def build_upload(rows: int, members: list[tuple], others: list[tuple], first_missing: int, seed: int
-                 ) -> tuple[list[list], dict]:
+def build_upload(
+    rows: int, members: list[tuple], others: list[tuple], first_missing: int, seed: int
+) -> tuple[list[list], dict]:
     rng = random.Random(seed)
     ids = common.IdNumbers()
     names = common.name_pool()
@@ -160,6 +179,7 @@ def build_upload(rows: int, members: list[tuple], others: list[tuple], first_mis
 
 # --- the parent: data, upload, child, clean-up -----------------------------------------------------
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=50_000)
@@ -185,24 +205,38 @@ def main() -> None:
             rows, expected = build_upload(args.rows, members, others, meta["params"]["members"] + 10_000_000, args.seed)
             path = tmp / f"投保_{args.rows}.xlsx"
             path.write_bytes(common.xlsx_bytes(rows, ["姓名", "身份证号", "份数", "投保金额"]))
-        log(f"upload of {len(rows)} rows ({len(members)} members in the unit; failures planned {expected}) "
-            f"{path.stat().st_size / 1e6:.1f} MB in {up.s} s; measuring …")
-        extra = (["--profile", args.profile] if args.profile else []) + (
-            ["--show-statements"] if args.show_statements else []) + (["--breakdown"] if args.breakdown else [])
+        log(
+            f"upload of {len(rows)} rows ({len(members)} members in the unit; failures planned {expected}) "
+            f"{path.stat().st_size / 1e6:.1f} MB in {up.s} s; measuring …"
+        )
+        extra = (
+            (["--profile", args.profile] if args.profile else [])
+            + (["--show-statements"] if args.show_statements else [])
+            + (["--breakdown"] if args.breakdown else [])
+        )
         try:
-            result = common.measure_child(__file__, ["--measure", url, str(path), str(tmp / "uploads"),
-                                                     effective.isoformat(), *extra])
+            result = common.measure_child(
+                __file__, ["--measure", url, str(path), str(tmp / "uploads"), effective.isoformat(), *extra]
+            )
         finally:
             gen_large.restore(url)
     with connect(url) as conn:
         counts = conn.execute("SELECT (SELECT count(*) FROM member), (SELECT count(*) FROM policy)").fetchone()
-    out = {"rows": args.rows, "members": counts[0], "policies": counts[1], **result,
-           "generate_s": meta["generate_s"], "reused": meta["reused"], "upload_file_s": up.s}
+    out = {
+        "rows": args.rows,
+        "members": counts[0],
+        "policies": counts[1],
+        **result,
+        "generate_s": meta["generate_s"],
+        "reused": meta["reused"],
+        "upload_file_s": up.s,
+    }
     out["budget_ok"] = out["check_s"] + out["process_s"] <= BUDGET_S and out["peak_rss_mb"] <= BUDGET_RSS_MB
     common.emit(out)
 
 
 # --- the measured part (child) ---------------------------------------------------------------
+
 
 def _phase_timers() -> dict:
     """Timers around the pipeline's phases: {phase: [seconds per call]} (check, then process)."""
@@ -225,18 +259,18 @@ def _phase_timers() -> dict:
     )
 
 
-
-def measure(url: str, file: str, upload_dir: str, effective: str, profile: str | None, show: bool,
-            breakdown: bool = False) -> dict:
-    import sqlalchemy as sa
-    import python_calamine  # noqa: F401  (imported at start-up in a server, as the CLI does)
+def measure(
+    url: str, file: str, upload_dir: str, effective: str, profile: str | None, show: bool, breakdown: bool = False
+) -> dict:
     import openpyxl  # noqa: F401
+    import python_calamine  # noqa: F401  (imported at start-up in a server, as the CLI does)
+    import sqlalchemy as sa
 
-    from batch import check_batch, create_batch, process_batch
+    from batch import create_batch
     from batch.policies import POLICIES
     from batch.reader import read_table
     from batch.result import write_result  # noqa: F401
-    from models import ImportBatch, Policy, User, db
+    from models import Policy, User, db
 
     app = common.make_app(url, upload_dir)
     data = Path(file).read_bytes()
@@ -267,7 +301,9 @@ def measure(url: str, file: str, upload_dir: str, effective: str, profile: str |
         counter.close()
 
         db.session.remove()
-        in_db = db.session.scalar(sa.select(sa.func.count()).select_from(Policy).where(Policy.import_batch_id == batch_id))
+        in_db = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Policy).where(Policy.import_batch_id == batch_id)
+        )
         if in_db != processed.created or checked.ok_count != processed.created:
             raise SystemExit(f"mismatch: checked ok {checked.ok_count}, created {processed.created}, in db {in_db}")
         codes: dict[str, int] = {}
@@ -285,10 +321,20 @@ def measure(url: str, file: str, upload_dir: str, effective: str, profile: str |
         prof.dump_stats(profile)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     log(f"error codes: {codes}")
-    out = {"read_s": read.s, "check_s": check_s, "process_s": process_s, "total_s": round(check_s + process_s, 3),
-           "peak_rss_mb": rss, "statements_check": statements_check, "statements_process": statements_process,
-           "created": processed.created, "errors": processed.error_count, "error_codes": codes,
-           "create_batch_s": create.s, "load_avg_1m": load_1m}
+    out = {
+        "read_s": read.s,
+        "check_s": check_s,
+        "process_s": process_s,
+        "total_s": round(check_s + process_s, 3),
+        "peak_rss_mb": rss,
+        "statements_check": statements_check,
+        "statements_process": statements_process,
+        "created": processed.created,
+        "errors": processed.error_count,
+        "error_codes": codes,
+        "create_batch_s": create.s,
+        "load_avg_1m": load_1m,
+    }
     if phases is not None:
         out["breakdown"] = phases
     return out

@@ -14,6 +14,7 @@ disjoint index ranges never collide (existing members use 0..N-1, an upload uses
 `measure_child(argv)` runs the measured part in a fresh interpreter, so that its peak RSS
 (`ru_maxrss`) is that of the work and not of the data generation.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,8 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-
 # --- timing and memory ---------------------------------------------------------------------
+
 
 class Timer:
     """`with Timer() as t: …` then `t.s` (seconds, 3 decimals)."""
@@ -88,6 +89,7 @@ class StatementCounter:
 
 # --- PostgreSQL: start or connect, fresh database ------------------------------------------
 
+
 def driver_url(url: str) -> str:
     """postgresql://… for psycopg (accepts postgres://, postgresql+psycopg://)."""
     return re.sub(r"^(postgres|postgresql\+psycopg|postgresql\+psycopg2)://", "postgresql://", url)
@@ -114,8 +116,13 @@ def postgres_server():
     pgdir = tempfile.mkdtemp(prefix="huzhu-bench-pg.")
     script = str(ROOT / ".ci" / "postgres.sh")
     try:
-        out = subprocess.run(["bash", script, "start", pgdir, str(_free_port())], check=True,
-                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                ["bash", script, "start", pgdir, str(_free_port())], check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         log(f"started PostgreSQL at {out} (data in {pgdir})")
         yield out
     finally:
@@ -161,12 +168,14 @@ def bench_database(name: str, keep: bool = False):
 def make_app(url: str, upload_dir: str | Path):
     from app import create_app
 
-    return create_app({
-        "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(url),
-        "SECRET_KEY": "bench",
-        "SMS_BACKEND": "memory",
-        "UPLOAD_DIR": str(upload_dir),
-    })
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(url),
+            "SECRET_KEY": "bench",
+            "SMS_BACKEND": "memory",
+            "UPLOAD_DIR": str(upload_dir),
+        }
+    )
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -174,6 +183,7 @@ def connect(url: str) -> psycopg.Connection:
 
 
 # --- fast loading: COPY with the table's indexes and constraints built afterwards -----------
+
 
 def _ddl(element) -> str:
     from sqlalchemy.dialects import postgresql
@@ -221,8 +231,12 @@ def bulk_load(url: str, table: sa.Table, columns: list[str], make_chunks, count:
         n = _copy_range(url, table.name, columns, make_chunks, 0, count)
     else:
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            n = sum(pool.map(_copy_range, *zip(*[(url, table.name, columns, make_chunks, a, b)
-                                                 for a, b in zip(bounds, bounds[1:])])))
+            n = sum(
+                pool.map(
+                    _copy_range,
+                    *zip(*[(url, table.name, columns, make_chunks, a, b) for a, b in zip(bounds, bounds[1:])]),
+                )
+            )
     with connect(url) as conn:
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute("SET max_parallel_maintenance_workers = 2")
@@ -241,16 +255,36 @@ def bulk_load(url: str, table: sa.Table, columns: list[str], make_chunks, count:
 
 def set_sequence(url: str, table: str, column: str = "id") -> None:
     with connect(url) as conn:
-        conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'), "
-                     f"coalesce((SELECT max(\"{column}\") FROM \"{table}\"), 0) + 1, false)")
+        conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'), "
+            f'coalesce((SELECT max("{column}") FROM "{table}"), 0) + 1, false)'
+        )
 
 
 # --- ID numbers, names ---------------------------------------------------------------------
 
 # not the demo data's regions (110101 110102 110105 110106 110108), so generated numbers never
 # collide with the demo members
-REGIONS = ("110111", "110112", "110113", "110114", "110115", "120101", "310101", "320102", "330106",
-           "340103", "350102", "370102", "410105", "420106", "440103", "440304", "500103", "510104")
+REGIONS = (
+    "110111",
+    "110112",
+    "110113",
+    "110114",
+    "110115",
+    "120101",
+    "310101",
+    "320102",
+    "330106",
+    "340103",
+    "350102",
+    "370102",
+    "410105",
+    "420106",
+    "440103",
+    "440304",
+    "500103",
+    "510104",
+)
 SEQS = 1000  # digits 15–17
 AGE_RANGE = (20, 50)  # eligible for every product, both genders, for a long time
 
@@ -346,18 +380,22 @@ def make_units(url: str, n_units: int, per_agency: int = 50, office_code: str = 
         for a in range(first, first + n_agencies):
             code = f"{office_code}{a:02d}" if a < 100 else f"{office_code}{a:03d}"
             agencies.append((code, f"第{a}代办处", "agency", office_id, f"{office_path}{code}/"))
-        cur.executemany("INSERT INTO org (code, name, level, parent_id, path, active) VALUES (%s,%s,%s,%s,%s,true)",
-                        agencies)
-        cur.execute("SELECT id, code, path FROM org WHERE level = 'agency' AND parent_id = %s AND code = ANY(%s) "
-                    "ORDER BY code", (office_id, [a[0] for a in agencies]))
+        cur.executemany(
+            "INSERT INTO org (code, name, level, parent_id, path, active) VALUES (%s,%s,%s,%s,%s,true)", agencies
+        )
+        cur.execute(
+            "SELECT id, code, path FROM org WHERE level = 'agency' AND parent_id = %s AND code = ANY(%s) ORDER BY code",
+            (office_id, [a[0] for a in agencies]),
+        )
         units, left = [], n_units
         for agency_id, acode, apath in cur.fetchall():
             for u in range(1, min(per_agency, left) + 1):
                 code = f"{acode}{u:02d}"
                 units.append((code, f"{acode}号第{u}单位工会", "unit", agency_id, f"{apath}{code}/"))
             left -= min(per_agency, left)
-        cur.executemany("INSERT INTO org (code, name, level, parent_id, path, active) VALUES (%s,%s,%s,%s,%s,true)",
-                        units)
+        cur.executemany(
+            "INSERT INTO org (code, name, level, parent_id, path, active) VALUES (%s,%s,%s,%s,%s,true)", units
+        )
         cur.execute("SELECT id, code FROM org WHERE code = ANY(%s) ORDER BY code", ([u[0] for u in units],))
         out = cur.fetchall()
         conn.commit()
@@ -372,14 +410,27 @@ def add_user(url: str, username: str, org_code: str, role: str = "unit_clerk") -
             'INSERT INTO "user" (username, display_name, password_hash, phone, org_id, role, active, failed_attempts, '
             "login_code_tries, created_at, updated_at) SELECT %s, %s, %s, %s, id, %s, true, 0, 0, %s, %s FROM org "
             "WHERE code = %s RETURNING id",
-            (username, username, _password_hash(), "+8613900000000", role, now, now, org_code))
+            (username, username, _password_hash(), "+8613900000000", role, now, now, org_code),
+        )
         uid = cur.fetchone()[0]
         conn.commit()
     return uid
 
 
-MEMBER_COPY_COLUMNS = ["member_no", "id_number", "name", "gender", "birth_date", "org_id", "status", "admitted_on",
-                       "over_age_exception", "created_at", "updated_at", "version"]
+MEMBER_COPY_COLUMNS = [
+    "member_no",
+    "id_number",
+    "name",
+    "gender",
+    "birth_date",
+    "org_id",
+    "status",
+    "admitted_on",
+    "over_age_exception",
+    "created_at",
+    "updated_at",
+    "version",
+]
 
 
 def member_status(i: int) -> str:
@@ -409,7 +460,6 @@ class MemberLines:
         n_names = len(names)
         unit_ids, n_units = self.unit_ids, len(self.unit_ids)
         tail = f"\t{self.admitted}\tf\t{self.now}\t{self.now}\t1\n"
-        status_of = {0: "NEW", 1: "RETURNED"}
         for lo in range(start, stop, self.chunk):
             lines = []
             append = lines.append
@@ -420,14 +470,17 @@ class MemberLines:
                 first17 = f"{REGIONS[region]}{days[day]}{seq:03d}"
                 number = first17 + _CHECK_MAP[2 * int(first17, 13) % 11]
                 status = "NEW" if i % 20 == 0 else "RETURNED" if i % 50 == 1 else "CONFIRMED"  # member_status
-                append(f"{first_no + i:010d}\t{number}\t{names[i % n_names]}\t{'M' if seq & 1 else 'F'}\t{iso[day]}\t"
-                       f"{unit_ids[(i * 7919) % n_units]}\t{status}{tail}")
+                append(
+                    f"{first_no + i:010d}\t{number}\t{names[i % n_names]}\t{'M' if seq & 1 else 'F'}\t{iso[day]}\t"
+                    f"{unit_ids[(i * 7919) % n_units]}\t{status}{tail}"
+                )
             assert lines[0].split("\t")[1] == ids[lo]  # the inlined path builds IdNumbers' numbers
             yield "".join(lines)
 
 
-def load_members(url: str, count: int, units: list[tuple[int, str]], ids: IdNumbers | None = None,
-                 workers: int = 0) -> dict:
+def load_members(
+    url: str, count: int, units: list[tuple[int, str]], ids: IdNumbers | None = None, workers: int = 0
+) -> dict:
     """`count` members (indices 0..count-1 of `ids`) spread over `units` (member_unit), status
     by member_status, member_no after the demo's (the counter is moved past them), loaded by
     bulk_load.  Returns {"first_no", "last_no"}."""
@@ -442,18 +495,21 @@ def load_members(url: str, count: int, units: list[tuple[int, str]], ids: IdNumb
     bulk_load(url, Member.__table__, MEMBER_COPY_COLUMNS, MemberLines(ids, units, first_no), count, workers)
     last_no = first_no + count - 1
     with connect(url) as conn:
-        conn.execute("INSERT INTO counter (name, value) VALUES ('member_no', %s) "
-                     "ON CONFLICT (name) DO UPDATE SET value = GREATEST(counter.value, EXCLUDED.value)", (last_no,))
+        conn.execute(
+            "INSERT INTO counter (name, value) VALUES ('member_no', %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = GREATEST(counter.value, EXCLUDED.value)",
+            (last_no,),
+        )
         conn.commit()
     return {"first_no": first_no, "last_no": last_no}
 
 
 # --- the measured part in its own interpreter ------------------------------------------------
 
+
 def measure_child(script: str | Path, args: list[str]) -> dict:
     """Run `python script args…` and return the JSON object of its last stdout line."""
-    proc = subprocess.run([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True,
-                          cwd=str(ROOT))
+    proc = subprocess.run([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
     if proc.returncode != 0:
         raise SystemExit(f"measured run failed (exit {proc.returncode})")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -516,5 +572,6 @@ def time_phases(*targets) -> dict:
                 return _fn(*a, **kw)
             finally:
                 seconds.setdefault(_label, []).append(round(time.perf_counter() - t0, 3))
+
         setattr(owner, name, functools.wraps(fn)(timed))
     return seconds

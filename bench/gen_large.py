@@ -28,6 +28,7 @@ Restoring: the benchmarks change the data (a 投保 upload adds ~49,000 policies
 100,000 policies to 上报); `restore(url)` undoes both (from the audit rows and the import batch
 ids), and every script calls it before and after measuring.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,7 @@ import math
 import os
 import subprocess
 import sys
-import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,19 +53,26 @@ DBNAME = "bench_large"
 PGDIR = os.environ.get("BENCH_PGDIR", "/tmp/huzhu-bench-large")
 PGPORT = int(os.environ.get("BENCH_PGPORT", "55410"))
 
-DEFAULTS = {"members": 1_000_000, "policies": 3_000_000, "units": 2000, "per_agency": 50,
-            "batch_unit_members": 80_000, "report_rows": 100_000}
+DEFAULTS = {
+    "members": 1_000_000,
+    "policies": 3_000_000,
+    "units": 2000,
+    "per_agency": 50,
+    "batch_unit_members": 80_000,
+    "report_rows": 100_000,
+}
 
 # who is who in the data set (usernames; the password is common.add_user's)
-BATCH_CLERK = "bench_batch_clerk"      # clerk of the 投保 unit (~80,000 members)
-REPORT_CLERK = "bench_report_clerk"    # clerk of the 上报 unit (report_rows NEW P01 policies)
-UNIT_CLERK = "bench_clerk"             # clerk of an ordinary unit (~400 members)
-AGENCY_STAFF = "bench_agency"          # staff of an ordinary agency (50 units)
+BATCH_CLERK = "bench_batch_clerk"  # clerk of the 投保 unit (~80,000 members)
+REPORT_CLERK = "bench_report_clerk"  # clerk of the 上报 unit (report_rows NEW P01 policies)
+UNIT_CLERK = "bench_clerk"  # clerk of an ordinary unit (~400 members)
+AGENCY_STAFF = "bench_agency"  # staff of an ordinary agency (50 units)
 AGENCY_STAFF_BIG = "bench_agency_big"  # staff of the agency holding the 上报 unit
-ADMIN = "admin"                        # the demo's admin, unscoped
+ADMIN = "admin"  # the demo's admin, unscoped
 
 
 # --- the server: BENCH_DATABASE_URL, or a local cluster left running ---------------------------
+
 
 def _alive(url: str) -> bool:
     try:
@@ -96,14 +103,34 @@ def large_server() -> str:
         return url
     data = Path(PGDIR) / "data"
     if (data / "PG_VERSION").exists():  # a cluster of an earlier run: start it again
-        opts = (f"-p {PGPORT} -k {PGDIR} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=100")
-        subprocess.run(_as_owner([str(_pg_bin() / "pg_ctl"), "-D", str(data), "-l", f"{PGDIR}/server.log", "-w",
-                                  "-t", "60", "-o", opts, "start"]), check=True, capture_output=True)
+        opts = (
+            f"-p {PGPORT} -k {PGDIR} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=100"
+        )
+        subprocess.run(
+            _as_owner(
+                [
+                    str(_pg_bin() / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    f"{PGDIR}/server.log",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    opts,
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
         log(f"restarted the bench cluster in {PGDIR} on port {PGPORT}")
     else:
-        subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "start", PGDIR, str(PGPORT)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["bash", str(ROOT / ".ci" / "postgres.sh"), "start", PGDIR, str(PGPORT)], check=True, capture_output=True
+        )
         log(f"started a bench cluster in {PGDIR} on port {PGPORT} (left running; --stop-server stops it)")
     return url
 
@@ -113,6 +140,7 @@ def stop_server() -> None:
 
 
 # --- parameters, schema, meta --------------------------------------------------------------------
+
 
 def _metadata():
     from models import db
@@ -131,8 +159,9 @@ def schema_hash() -> str:
 def read_meta(url: str) -> dict | None:
     try:
         with connect(url) as conn:
-            row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                               "WHERE datname = current_database()").fetchone()
+            row = conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+            ).fetchone()
     except common.psycopg.OperationalError:
         return None
     try:
@@ -156,9 +185,13 @@ def sync_indexes(url: str) -> list[str]:
     changes = []
     with connect(url) as conn:
         have = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
-        constraint_ix = {r[0] for r in conn.execute(
-            "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
-            "WHERE n.nspname = 'public' AND contype IN ('p', 'u')")}
+        constraint_ix = {
+            r[0]
+            for r in conn.execute(
+                "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+                "WHERE n.nspname = 'public' AND contype IN ('p', 'u')"
+            )
+        }
         for name in sorted(set(wanted) - have):
             with Timer() as t:
                 conn.execute("SET maintenance_work_mem = '512MB'")
@@ -185,6 +218,7 @@ def vacuum(url: str, *tables: str) -> None:
 
 # --- restoring what the benchmarks changed ---------------------------------------------------------
 
+
 def restore(url: str) -> dict:
     """Undo the benchmarks' writes: policies moved to 上报 go back to 新建 (found by their audit
     rows), uploaded policies and their batches go, the audit log is emptied.  Idempotent.
@@ -200,15 +234,18 @@ def restore(url: str) -> dict:
         reported = conn.execute(
             "UPDATE policy SET status = 'NEW', return_reason = NULL, version = version - 1 WHERE id IN "
             "(SELECT entity_id FROM audit_log WHERE entity = 'policy' AND action = 'report') "
-            "AND status = 'REPORTED'").rowcount
+            "AND status = 'REPORTED'"
+        ).rowcount
         uploaded = conn.execute("DELETE FROM policy WHERE import_batch_id IS NOT NULL").rowcount
         audit = conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
         conn.execute("TRUNCATE audit_log, import_row")
         conn.execute("DELETE FROM import_batch")
         conn.commit()
     if reported or uploaded:
-        log(f"restored: {reported} policies back to NEW, {uploaded} uploaded policies deleted, {audit} audit "
-            "rows; VACUUM ANALYZE policy …")
+        log(
+            f"restored: {reported} policies back to NEW, {uploaded} uploaded policies deleted, {audit} audit "
+            "rows; VACUUM ANALYZE policy …"
+        )
         with Timer() as t:
             vacuum(url, "policy", "audit_log", "import_row", "import_batch")
         log(f"vacuumed in {t.s} s")
@@ -216,6 +253,7 @@ def restore(url: str) -> dict:
 
 
 # --- generation --------------------------------------------------------------------------------
+
 
 def _coprime_slots(n_units: int, a_slots: int, b_slots: int) -> tuple[int, int]:
     """Unit slots for load_members (member i → slot (i·7919) mod L): L coprime with 100 so that a
@@ -229,8 +267,9 @@ def member_slots(units: list, members: int, batch_members: int, report_members: 
     """The `units` list for load_members: every unit once, the two big ones many times."""
     a, b = units[0], units[common_b_index(units)]
     per_slot = (members - batch_members - report_members) / (len(units) - 2)
-    a_slots, b_slots = _coprime_slots(len(units), max(1, round(batch_members / per_slot)),
-                                      max(1, round(report_members / per_slot)))
+    a_slots, b_slots = _coprime_slots(
+        len(units), max(1, round(batch_members / per_slot)), max(1, round(report_members / per_slot))
+    )
     others = [u for u in units if u not in (a, b)]
     slots = others + [a] * a_slots + [b] * b_slots
     return slots, a_slots, b_slots
@@ -242,14 +281,32 @@ def common_b_index(units: list) -> int:
 
 
 FIRST_STATES_P01 = (  # (upper bound of u in 0..99, status, starts next month)
-    (4, "NEW", True), (6, "REPORTED", True), (8, "AGENCY_REPORTED", True), (9, "RETURNED", True),
-    (11, "TERMINATED", False), (100, "EFFECTIVE", False))
+    (4, "NEW", True),
+    (6, "REPORTED", True),
+    (8, "AGENCY_REPORTED", True),
+    (9, "RETURNED", True),
+    (11, "TERMINATED", False),
+    (100, "EFFECTIVE", False),
+)
 RENEWAL_STATES = ("NEW", "REPORTED", "AGENCY_REPORTED", "RETURNED")
 RETURN_REASON = "份数与缴费金额不符，请核对后重新上报"
 NULL = "\\N"  # COPY text format
-POLICY_COPY_COLUMNS = ["member_id", "product_id", "org_id", "shares", "amount", "expected_effective_date",
-                       "effective_date", "expiry_date", "policy_no", "status", "return_reason", "created_at",
-                       "updated_at", "version"]
+POLICY_COPY_COLUMNS = [
+    "member_id",
+    "product_id",
+    "org_id",
+    "shares",
+    "amount",
+    "expected_effective_date",
+    "effective_date",
+    "expiry_date",
+    "policy_no",
+    "status",
+    "return_reason",
+    "created_at",
+    "updated_at",
+    "version",
+]
 F_CONFIRMED, F_RENEWAL, F_P02, F_REPORT_NEW, F_IN_B = 1, 2, 4, 8, 16
 
 
@@ -261,8 +318,9 @@ def _h2(k: int) -> int:
     return ((k + 1) * 2246822519 + 13) & 0xFFFFFFFF
 
 
-def plan_policies(statuses: list[str], genders: list[str], orgs, b_org: int, target: int,
-                  report_rows: int) -> tuple[bytearray, array.array]:
+def plan_policies(
+    statuses: list[str], genders: list[str], orgs, b_org: int, target: int, report_rows: int
+) -> tuple[bytearray, array.array]:
     """Per member: flags (see F_*) and the offset of its first policy row."""
     n = len(statuses)
     flags = bytearray(n)
@@ -285,8 +343,10 @@ def plan_policies(statuses: list[str], genders: list[str], orgs, b_org: int, tar
         base += 3 + (1 if f & F_RENEWAL else 0)
         females += genders[k] == "F"
     if report_left:
-        raise SystemExit(f"the 上报 unit has {report_rows - report_left} CONFIRMED members, fewer than "
-                         f"--report-rows {report_rows}: raise its size")
+        raise SystemExit(
+            f"the 上报 unit has {report_rows - report_left} CONFIRMED members, fewer than "
+            f"--report-rows {report_rows}: raise its size"
+        )
     need = target - base
     if need < 0 or need > females:
         raise SystemExit(f"cannot make exactly {target} policies from {base} base ones and {females} women")
@@ -341,8 +401,10 @@ class PolicyLines:
                     effective, policy_no = iso[d], f"BD{year[d]}{p:09d}"
                 else:
                     effective = policy_no = NULL
-                append(f"{mid}\t{pid}\t{org}\t{shares}\t{amount}\t{iso[d]}\t{effective}\t{exp[d]}\t{policy_no}\t"
-                       f"{status}\t{reason}{tail}")
+                append(
+                    f"{mid}\t{pid}\t{org}\t{shares}\t{amount}\t{iso[d]}\t{effective}\t{exp[d]}\t{policy_no}\t"
+                    f"{status}\t{reason}{tail}"
+                )
             p += 1
 
         while p < stop and k < len(flags):
@@ -367,8 +429,7 @@ class PolicyLines:
                     st, nxt = next((s, x) for bound, s, x in FIRST_STATES_P01 if u < bound)
                     if f & F_IN_B and st == "NEW":
                         st, nxt = "EFFECTIVE", False
-                row(p01, s1, f"{50 * s1}.00", 1 if nxt else -(h2 % 12), st,
-                    RETURN_REASON if st == "RETURNED" else NULL)
+                row(p01, s1, f"{50 * s1}.00", 1 if nxt else -(h2 % 12), st, RETURN_REASON if st == "RETURNED" else NULL)
                 if f & F_P02:
                     row(p02, 1, "30.00", -((h2 >> 16) % 12), "EFFECTIVE")
                 if len(lines) >= self.chunk:
@@ -384,8 +445,10 @@ def _fetch_members(url: str, first_no: int, last_no: int):
     ids, orgs = array.array("i"), array.array("i")
     statuses, genders = [], []
     with connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT id, org_id, status, gender FROM member WHERE member_no BETWEEN %s AND %s "
-                    "ORDER BY member_no", (f"{first_no:010d}", f"{last_no:010d}"))
+        cur.execute(
+            "SELECT id, org_id, status, gender FROM member WHERE member_no BETWEEN %s AND %s ORDER BY member_no",
+            (f"{first_no:010d}", f"{last_no:010d}"),
+        )
         for mid, org, st, g in cur:
             ids.append(mid)
             orgs.append(org)
@@ -418,8 +481,10 @@ def generate(url: str, params: dict, upload_dir: Path) -> dict:
 
     report_members = math.ceil(params["report_rows"] / 0.90)
     slots, a_slots, b_slots = member_slots(units, params["members"], params["batch_unit_members"], report_members)
-    log(f"{len(units)} units in {t_units.s} s; loading {params['members']} members "
-        f"({a_slots} + {b_slots} of {len(slots)} slots to the two big units) …")
+    log(
+        f"{len(units)} units in {t_units.s} s; loading {params['members']} members "
+        f"({a_slots} + {b_slots} of {len(slots)} slots to the two big units) …"
+    )
     with Timer() as t_members:
         numbers = common.load_members(url, params["members"], slots)
     log(f"members in {t_members.s} s; planning the policies …")
@@ -431,15 +496,25 @@ def generate(url: str, params: dict, upload_dir: Path) -> dict:
             products = dict(conn.execute("SELECT code, id FROM product").fetchall())
     log(f"planned in {t_plan.s} s; loading {params['policies']} policies …")
     with Timer() as t_policies:
-        common.bulk_load(url, Policy.__table__, POLICY_COPY_COLUMNS,
-                         PolicyLines(ids, orgs, flags, offsets, products, date.today()), params["policies"])
+        common.bulk_load(
+            url,
+            Policy.__table__,
+            POLICY_COPY_COLUMNS,
+            PolicyLines(ids, orgs, flags, offsets, products, date.today()),
+            params["policies"],
+        )
     log(f"policies in {t_policies.s} s")
     vacuum(url, "org", "user", "product", "counter")
-    return {"batch_unit": {"id": a_unit[0], "code": a_unit[1]}, "report_unit": {"id": b_unit[0], "code": b_unit[1]},
-            "plain_unit": {"id": plain_unit[0], "code": plain_unit[1]}, "plain_agency": plain_agency,
-            "big_agency": big_agency, "products": products,
-            "member_numbers": numbers, "phases_s": {"units": t_units.s, "members": t_members.s, "plan": t_plan.s,
-                                                     "policies": t_policies.s}}
+    return {
+        "batch_unit": {"id": a_unit[0], "code": a_unit[1]},
+        "report_unit": {"id": b_unit[0], "code": b_unit[1]},
+        "plain_unit": {"id": plain_unit[0], "code": plain_unit[1]},
+        "plain_agency": plain_agency,
+        "big_agency": big_agency,
+        "products": products,
+        "member_numbers": numbers,
+        "phases_s": {"units": t_units.s, "members": t_members.s, "plan": t_plan.s, "policies": t_policies.s},
+    }
 
 
 def ensure_large(rebuild: bool = False, **overrides) -> dict:
@@ -453,8 +528,10 @@ def ensure_large(rebuild: bool = False, **overrides) -> dict:
     wanted = {"version": GEN_VERSION, "params": params, "schema": schema_hash()}
     if meta and all(meta.get(k) == v for k, v in wanted.items()):
         if meta.get("built_on") != date.today().isoformat():
-            log(f"note: {DBNAME} was built on {meta.get('built_on')}: its dates are relative to that day "
-                "(use --rebuild for today's)")
+            log(
+                f"note: {DBNAME} was built on {meta.get('built_on')}: its dates are relative to that day "
+                "(use --rebuild for today's)"
+            )
         sync_indexes(url)
         restore(url)
         return dict(meta, url=url, reused=True)
@@ -475,11 +552,13 @@ def add_arguments(ap: argparse.ArgumentParser, report_rows: bool = True) -> None
     ap.add_argument("--members", type=int, help=f"members (default {DEFAULTS['members']})")
     ap.add_argument("--policies", type=int, help=f"policies (default {DEFAULTS['policies']})")
     ap.add_argument("--units", type=int, help=f"units (default {DEFAULTS['units']})")
-    ap.add_argument("--batch-unit-members", type=int,
-                    help=f"members of the 投保 unit (default {DEFAULTS['batch_unit_members']})")
+    ap.add_argument(
+        "--batch-unit-members", type=int, help=f"members of the 投保 unit (default {DEFAULTS['batch_unit_members']})"
+    )
     if report_rows:
-        ap.add_argument("--report-rows", type=int,
-                        help=f"NEW policies of the 上报 unit (default {DEFAULTS['report_rows']})")
+        ap.add_argument(
+            "--report-rows", type=int, help=f"NEW policies of the 上报 unit (default {DEFAULTS['report_rows']})"
+        )
 
 
 def ensure_from_args(args, **extra) -> dict:
@@ -490,8 +569,12 @@ def ensure_from_args(args, **extra) -> dict:
 
 
 def summary(meta: dict) -> dict:
-    return {"database": DBNAME, "reused": meta["reused"], "generate_s": meta["generate_s"],
-            "data": {k: meta["params"][k] for k in ("members", "policies", "units")}}
+    return {
+        "database": DBNAME,
+        "reused": meta["reused"],
+        "generate_s": meta["generate_s"],
+        "data": {k: meta["params"][k] for k in ("members", "policies", "units")},
+    }
 
 
 def main() -> None:
@@ -507,8 +590,16 @@ def main() -> None:
         counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in ("org", "member", "policy")}
         sizes = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
         states = dict(conn.execute("SELECT status, count(*) FROM policy GROUP BY 1 ORDER BY 1").fetchall())
-    common.emit({**summary(meta), "phases_s": meta.get("phases_s"), "counts": counts, "policy_states": states,
-                 "size": sizes, "built_on": meta.get("built_on")})
+    common.emit(
+        {
+            **summary(meta),
+            "phases_s": meta.get("phases_s"),
+            "counts": counts,
+            "policy_states": states,
+            "size": sizes,
+            "built_on": meta.get("built_on"),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ One JSON line on stdout: per case p50/p95/max ms, the median time spent in the d
 (sql_p50_ms: the statements' execution as the driver sees it), the statements of one request and
 the rows shown; --explain prints EXPLAIN ANALYZE of each case's statements on stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,13 @@ from common import log  # noqa: E402
 
 LIST_BUDGET_MS = 25
 SEARCH_BUDGET_MS = 15
-LIST_USERS = [("unit_clerk", gen_large.UNIT_CLERK), ("unit_clerk_big", gen_large.REPORT_CLERK),
-              ("agency", gen_large.AGENCY_STAFF), ("agency_big", gen_large.AGENCY_STAFF_BIG),
-              ("admin", gen_large.ADMIN)]
+LIST_USERS = [
+    ("unit_clerk", gen_large.UNIT_CLERK),
+    ("unit_clerk_big", gen_large.REPORT_CLERK),
+    ("agency", gen_large.AGENCY_STAFF),
+    ("agency_big", gen_large.AGENCY_STAFF_BIG),
+    ("admin", gen_large.ADMIN),
+]
 SEARCH_USERS = [("unit_clerk", gen_large.UNIT_CLERK), ("agency", gen_large.AGENCY_STAFF), ("admin", gen_large.ADMIN)]
 
 
@@ -56,14 +61,27 @@ def main() -> None:
         return
     meta = gen_large.ensure_from_args(args)
     with tempfile.TemporaryDirectory(prefix="bench-lists.") as tmp:
-        extra = ["-n", str(args.n), "--warmup", str(args.warmup)] + (["--only", args.only] if args.only else []) + (
-            ["--explain"] if args.explain else [])
+        extra = (
+            ["-n", str(args.n), "--warmup", str(args.warmup)]
+            + (["--only", args.only] if args.only else [])
+            + (["--explain"] if args.explain else [])
+        )
         result = common.measure_child(__file__, ["--measure", meta["url"], tmp, *extra])
-    misses = [name for name, case in result["cases"].items()
-              if case["p95_ms"] > (SEARCH_BUDGET_MS if name.startswith("search") else LIST_BUDGET_MS)]
-    common.emit({**result, "generate_s": meta["generate_s"], "reused": meta["reused"],
-                 "budget_ms": {"list_p95": LIST_BUDGET_MS, "search_p95": SEARCH_BUDGET_MS},
-                 "misses": misses, "budget_ok": not misses})
+    misses = [
+        name
+        for name, case in result["cases"].items()
+        if case["p95_ms"] > (SEARCH_BUDGET_MS if name.startswith("search") else LIST_BUDGET_MS)
+    ]
+    common.emit(
+        {
+            **result,
+            "generate_s": meta["generate_s"],
+            "reused": meta["reused"],
+            "budget_ms": {"list_p95": LIST_BUDGET_MS, "search_p95": SEARCH_BUDGET_MS},
+            "misses": misses,
+            "budget_ok": not misses,
+        }
+    )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -75,16 +93,18 @@ def _percentile(values: list[float], q: float) -> float:
 def _search_ids(url: str, username: str, n: int, seed: int) -> list[str]:
     """`n` ID numbers of members within the user's scope, random."""
     with common.connect(url) as conn:
-        path = conn.execute('SELECT o.path FROM "user" u JOIN org o ON o.id = u.org_id WHERE u.username = %s',
-                            (username,)).fetchone()[0]
+        path = conn.execute(
+            'SELECT o.path FROM "user" u JOIN org o ON o.id = u.org_id WHERE u.username = %s', (username,)
+        ).fetchone()[0]
         orgs = [r[0] for r in conn.execute("SELECT id FROM org WHERE path LIKE %s", (path + "%",))]
         lo, hi = conn.execute("SELECT min(id), max(id) FROM member").fetchone()
         rng = random.Random(seed)
         out: list[str] = []
         if len(orgs) > 100:  # everyone's: random ids
             while len(out) < n:
-                row = conn.execute("SELECT id_number FROM member WHERE id >= %s ORDER BY id LIMIT 1",
-                                   (rng.randint(lo, hi),)).fetchone()
+                row = conn.execute(
+                    "SELECT id_number FROM member WHERE id >= %s ORDER BY id LIMIT 1", (rng.randint(lo, hi),)
+                ).fetchone()
                 if row:
                     out.append(row[0])
             return out
@@ -101,9 +121,12 @@ def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, ex
     load_1m = round(os.getloadavg()[0], 2)
     with app.app_context():
         p01 = db.session.scalar(sa.select(Product.id).where(Product.code == "P01"))
-        users = {u.username: (u.id, u.password_hash[-12:])
-                 for u in db.session.scalars(sa.select(User).where(User.username.in_(
-                     [name for _, name in LIST_USERS + SEARCH_USERS])))}
+        users = {
+            u.username: (u.id, u.password_hash[-12:])
+            for u in db.session.scalars(
+                sa.select(User).where(User.username.in_([name for _, name in LIST_USERS + SEARCH_USERS]))
+            )
+        }
         db.session.remove()
         counter = common.StatementCounter(db.engine)
         engine = db.engine
@@ -149,14 +172,19 @@ def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, ex
             if k == 0:
                 body = resp.get_data(as_text=True)
                 statements = counter.count
-                listed = list(counter.statements)
+                list(counter.statements)
                 shown = body.count('class="list-checkbox-column"') or body.count("<tr") - 1
             if k >= warmup:
                 times.append(dt)
                 sql_times.append(sql_ms[0])
-        out[name] = {"p50_ms": _percentile(times, 0.5), "p95_ms": _percentile(times, 0.95),
-                     "max_ms": round(max(times), 2), "sql_p50_ms": _percentile(sql_times, 0.5),
-                     "statements": statements, "rows_shown": shown}
+        out[name] = {
+            "p50_ms": _percentile(times, 0.5),
+            "p95_ms": _percentile(times, 0.95),
+            "max_ms": round(max(times), 2),
+            "sql_p50_ms": _percentile(sql_times, 0.5),
+            "statements": statements,
+            "rows_shown": shown,
+        }
         log(f"{name}: {out[name]}")
         if explain:
             _explain(app, client, urls[0], name)

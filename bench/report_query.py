@@ -11,6 +11,7 @@ the measured part: `actions.policies.unit_report(ids, user, expected)` and the c
 UPDATE … RETURNING with its audit INSERT … SELECT.  Measured in a fresh interpreter; the policies
 go back to 新建 afterwards (gen_large.restore).  One JSON line on stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ LIST_URL = "/admin/policies/?flt0_0=NEW"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=100_000, help="新建 policies of the unit (its data set's --report-rows)")
+    ap.add_argument(
+        "--rows", type=int, default=100_000, help="新建 policies of the unit (its data set's --report-rows)"
+    )
     gen_large.add_arguments(ap, report_rows=False)
     ap.add_argument("--show-statements", action="store_true")
     ap.add_argument("--measure", nargs=2, metavar=("URL", "UPLOAD_DIR"), help=argparse.SUPPRESS)
@@ -43,8 +46,9 @@ def main() -> None:
     url = meta["url"]
     with tempfile.TemporaryDirectory(prefix="bench-report.") as tmp:
         try:
-            result = common.measure_child(__file__, ["--measure", url, tmp] +
-                                          (["--show-statements"] if args.show_statements else []))
+            result = common.measure_child(
+                __file__, ["--measure", url, tmp] + (["--show-statements"] if args.show_statements else [])
+            )
         finally:
             gen_large.restore(url)
     if result["rows"] != args.rows:
@@ -81,22 +85,41 @@ def measure(url: str, upload_dir: str, show: bool) -> dict:
         statements, listed = counter.count, counter.statements
         counter.close()
         db.session.remove()
-        audit_rows = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog)
-                                       .where(AuditLog.action == "report", AuditLog.user_id == uid))
-        reported = db.session.scalar(sa.select(sa.func.count()).select_from(Policy).where(
-            Policy.org_id == org_id, Policy.status == PolicyStatus.REPORTED, Policy.id.in_(
-                sa.select(AuditLog.entity_id).where(AuditLog.action == "report", AuditLog.user_id == uid))))
+        audit_rows = db.session.scalar(
+            sa.select(sa.func.count()).select_from(AuditLog).where(AuditLog.action == "report", AuditLog.user_id == uid)
+        )
+        reported = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Policy)
+            .where(
+                Policy.org_id == org_id,
+                Policy.status == PolicyStatus.REPORTED,
+                Policy.id.in_(
+                    sa.select(AuditLog.entity_id).where(AuditLog.action == "report", AuditLog.user_id == uid)
+                ),
+            )
+        )
     if show:
         log("statements:")
         for s in listed:
             print("    " + s, file=sys.stderr)
     if not (result.done == expected == audit_rows == reported):
-        raise SystemExit(f"mismatch: expected {expected}, done {result.done}, audit rows {audit_rows}, "
-                         f"now 上报 {reported}")
-    log(f"{result.message}; confirmation page count {summary.actionable} (人数 {summary.headcount}, "
-        f"金额 {summary.total}) in {summary_t.s} s")
-    return {"rows": result.done, "seconds": run.s, "audit_rows": audit_rows, "statements": statements,
-            "skipped": result.skipped, "summary_s": summary_t.s, "load_avg_1m": load_1m}
+        raise SystemExit(
+            f"mismatch: expected {expected}, done {result.done}, audit rows {audit_rows}, now 上报 {reported}"
+        )
+    log(
+        f"{result.message}; confirmation page count {summary.actionable} (人数 {summary.headcount}, "
+        f"金额 {summary.total}) in {summary_t.s} s"
+    )
+    return {
+        "rows": result.done,
+        "seconds": run.s,
+        "audit_rows": audit_rows,
+        "statements": statements,
+        "skipped": result.skipped,
+        "summary_s": summary_t.s,
+        "load_avg_1m": load_1m,
+    }
 
 
 if __name__ == "__main__":

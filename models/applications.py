@@ -1,4 +1,5 @@
 """Applications that need a decision above the unit: early termination, transfer, data change."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

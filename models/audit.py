@@ -1,4 +1,5 @@
 """The audit log and its one writer, set-based for bulk actions and row-wise for single edits."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -44,7 +45,7 @@ ACTION_LABELS = {
 def write_audit(
     action: str,
     entity: str,
-    ids: "sa.Select | Iterable[int]",
+    ids: sa.Select | Iterable[int],
     user_id: int | None,
     before: Mapping | None = None,
     after: Mapping | None = None,
@@ -75,8 +76,7 @@ def write_audit(
         session.execute(sa.insert(table).from_select(cols, select))
         return None  # the driver does not report INSERT … SELECT counts reliably; callers know theirs
     rows = [
-        dict(created_at=now, user_id=user_id, action=action, entity=entity, entity_id=i,
-             before=before, after=after)
+        dict(created_at=now, user_id=user_id, action=action, entity=entity, entity_id=i, before=before, after=after)
         for i in ids
     ]
     if rows:

@@ -1,8 +1,9 @@
 """The SQLAlchemy handle, enum columns with Chinese labels, and the shared column mixins."""
+
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -20,7 +21,7 @@ db = SQLAlchemy(metadata=sa.MetaData(naming_convention=NAMING_CONVENTION))
 
 def utcnow() -> datetime:
     """Naive UTC timestamp (both databases store it the same way)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class LabeledEnum(str, enum.Enum):

@@ -1,4 +1,5 @@
 """Uploaded batch files (批量业务) and the outcome of each of their rows."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

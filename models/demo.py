@@ -1,12 +1,11 @@
 """Demo data of DESIGN.md §10: the org tree, the seven demo users, three products, and a few
 hundred members and policies in every state (some expiring next month), with a few claims."""
+
 from __future__ import annotations
 
 import random
 from datetime import date, timedelta
 from decimal import Decimal
-
-import sqlalchemy as sa
 
 from rules.idnumber import id_check_digit
 from rules.products import add_months, policy_expiry
@@ -68,14 +67,16 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
     db.session.flush()
 
     for i, (username, display, role, org_code) in enumerate(USERS, start=1):
-        user = User(username=username, display_name=display, role=role, org=orgs[org_code],
-                    phone=f"+86138000000{i:02d}")
+        user = User(
+            username=username, display_name=display, role=role, org=orgs[org_code], phone=f"+86138000000{i:02d}"
+        )
         user.set_password(DEMO_PASSWORD)
         db.session.add(user)
     products = []
     for code, name, price, max_shares, gender in PRODUCTS:
-        product = Product(code=code, name=name, price=price, max_shares=max_shares, term_months=12,
-                          gender_restriction=gender)
+        product = Product(
+            code=code, name=name, price=price, max_shares=max_shares, term_months=12, gender_restriction=gender
+        )
         db.session.add(product)
         products.append(product)
     db.session.flush()
@@ -94,17 +95,24 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
             while idn in seen:
                 idn = make_id_number(rng, birth, male)
             seen.add(idn)
-            status = (MemberStatus.NEW if k % 10 == 0 else MemberStatus.RETURNED if k % 25 == 1
-                      else MemberStatus.CONFIRMED)
-            member_rows.append(Member(
-                member_no=next(numbers), id_number=idn,
-                name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2))),
-                gender=Gender.MALE if male else Gender.FEMALE, birth_date=birth,
-                phone=f"139{rng.randrange(10**8):08d}", org=unit, status=status,
-                admitted_on=today - timedelta(days=rng.randint(500, 1500)),  # before any of their policies
-                return_reason="身份证号与本人不符，请核实" if status == MemberStatus.RETURNED else None,
-                created_by_id=clerk_of[unit.code].id,
-            ))
+            status = (
+                MemberStatus.NEW if k % 10 == 0 else MemberStatus.RETURNED if k % 25 == 1 else MemberStatus.CONFIRMED
+            )
+            member_rows.append(
+                Member(
+                    member_no=next(numbers),
+                    id_number=idn,
+                    name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2))),
+                    gender=Gender.MALE if male else Gender.FEMALE,
+                    birth_date=birth,
+                    phone=f"139{rng.randrange(10**8):08d}",
+                    org=unit,
+                    status=status,
+                    admitted_on=today - timedelta(days=rng.randint(500, 1500)),  # before any of their policies
+                    return_reason="身份证号与本人不符，请核实" if status == MemberStatus.RETURNED else None,
+                    created_by_id=clerk_of[unit.code].id,
+                )
+            )
     db.session.add_all(member_rows)
     db.session.flush()
 
@@ -112,8 +120,13 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
     policies = []
     policy_seq = 0
     next_month = add_months(today.replace(day=1), 1)
-    cycle = [PolicyStatus.EFFECTIVE] * 5 + [PolicyStatus.NEW, PolicyStatus.REPORTED, PolicyStatus.AGENCY_REPORTED,
-                                            PolicyStatus.RETURNED, PolicyStatus.TERMINATED]
+    cycle = [PolicyStatus.EFFECTIVE] * 5 + [
+        PolicyStatus.NEW,
+        PolicyStatus.REPORTED,
+        PolicyStatus.AGENCY_REPORTED,
+        PolicyStatus.RETURNED,
+        PolicyStatus.TERMINATED,
+    ]
     for idx, m in enumerate(x for x in member_rows if x.status == MemberStatus.CONFIRMED):
         status = cycle[idx % len(cycle)]
         product = products[2] if m.gender == Gender.MALE or idx % 3 else products[1]
@@ -131,32 +144,59 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
         is_live = status in (PolicyStatus.EFFECTIVE, PolicyStatus.TERMINATED)
         if is_live:
             policy_seq += 1
-        policies.append(Policy(
-            member=m, product=product, org=m.org, shares=shares, amount=product.price * shares,
-            expected_effective_date=effective, effective_date=effective if is_live else None,
-            expiry_date=policy_expiry(effective, product.term_months),
-            policy_no=f"BD{effective:%Y}{policy_seq:07d}" if is_live else None, status=status,
-            return_reason="份数与缴费金额不符，请核对后重新上报" if status == PolicyStatus.RETURNED else None,
-            created_by_id=clerk_of[m.org.code].id,
-        ))
+        policies.append(
+            Policy(
+                member=m,
+                product=product,
+                org=m.org,
+                shares=shares,
+                amount=product.price * shares,
+                expected_effective_date=effective,
+                effective_date=effective if is_live else None,
+                expiry_date=policy_expiry(effective, product.term_months),
+                policy_no=f"BD{effective:%Y}{policy_seq:07d}" if is_live else None,
+                status=status,
+                return_reason="份数与缴费金额不符，请核对后重新上报" if status == PolicyStatus.RETURNED else None,
+                created_by_id=clerk_of[m.org.code].id,
+            )
+        )
     db.session.add_all(policies)
     db.session.flush()
 
     # one receipt per unit for its effective policies
     for n, unit in enumerate(units, start=1):
         own = [p for p in policies if p.org is unit and p.status == PolicyStatus.EFFECTIVE]
-        receipt = Receipt(receipt_no=f"SJ{today:%Y}{n:05d}", org=unit, headcount=len(own),
-                          total=sum((p.amount for p in own), Decimal("0")), issued_by=agency, issued_at=utcnow())
+        receipt = Receipt(
+            receipt_no=f"SJ{today:%Y}{n:05d}",
+            org=unit,
+            headcount=len(own),
+            total=sum((p.amount for p in own), Decimal("0")),
+            issued_by=agency,
+            issued_at=utcnow(),
+        )
         db.session.add(receipt)
         for p in own:
             p.receipt = receipt
     claims = []
     for n, p in enumerate([p for p in policies if p.status == PolicyStatus.EFFECTIVE][:8], start=1):
-        claims.append(Claim(claim_no=f"LP{today:%Y}{n:05d}", member=p.member, policy=p, org=p.org,
-                            event_date=p.effective_date + timedelta(days=20),
-                            amount_paid=Decimal("800.00") * n if n % 3 else Decimal("0"),
-                            status=ClaimStatus.PAID if n % 3 else ClaimStatus.PENDING))
+        claims.append(
+            Claim(
+                claim_no=f"LP{today:%Y}{n:05d}",
+                member=p.member,
+                policy=p,
+                org=p.org,
+                event_date=p.effective_date + timedelta(days=20),
+                amount_paid=Decimal("800.00") * n if n % 3 else Decimal("0"),
+                status=ClaimStatus.PAID if n % 3 else ClaimStatus.PENDING,
+            )
+        )
     db.session.add_all(claims)
     db.session.commit()
-    return {"单位": len(ORGS), "用户": len(USERS), "产品": len(PRODUCTS), "会员": len(member_rows),
-            "投保记录": len(policies), "理赔": len(claims)}
+    return {
+        "单位": len(ORGS),
+        "用户": len(USERS),
+        "产品": len(PRODUCTS),
+        "会员": len(member_rows),
+        "投保记录": len(policies),
+        "理赔": len(claims),
+    }

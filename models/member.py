@@ -1,4 +1,5 @@
 """Members (会员) and the counter that hands out member numbers."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

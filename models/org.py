@@ -1,4 +1,5 @@
 """Orgs (a materialised-path tree), users with their roles, and the SMS send log of the login."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -36,18 +37,16 @@ class Org(db.Model):
 
     parent = db.relationship("Org", remote_side=[id], backref="children")
 
-    __table_args__ = (
-        sa.Index("ix_org_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
-    )
+    __table_args__ = (sa.Index("ix_org_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),)
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
 
     @staticmethod
-    def path_for(parent: "Org | None", code: str) -> str:
+    def path_for(parent: Org | None, code: str) -> str:
         return f"{parent.path if parent else '/'}{code}/"
 
-    def is_within(self, other: "Org") -> bool:
+    def is_within(self, other: Org) -> bool:
         return self.path.startswith(other.path)
 
 

@@ -1,4 +1,5 @@
 """Products, policies (投保记录/保单), receipts and claims."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -73,9 +74,12 @@ class Policy(Timestamps, Versioned, db.Model):
         sa.Index("ix_policy_member_product", "member_id", "product_id"),
         sa.Index("ix_policy_expiry_date", "expiry_date"),
         # the FK check of every deleted policy looks here; without it 批量删除 scans 3M rows per row
-        sa.Index("ix_policy_renewed_from_id", "renewed_from_id",
-                 postgresql_where=sa.text("renewed_from_id IS NOT NULL"),
-                 sqlite_where=sa.text("renewed_from_id IS NOT NULL")),
+        sa.Index(
+            "ix_policy_renewed_from_id",
+            "renewed_from_id",
+            postgresql_where=sa.text("renewed_from_id IS NOT NULL"),
+            sqlite_where=sa.text("renewed_from_id IS NOT NULL"),
+        ),
     )
 
     def __str__(self) -> str:

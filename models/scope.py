@@ -4,6 +4,7 @@ Every list, count, detail, edit, delete, export, ajax look-up, drop-down, bulk a
 download narrows its query through `scope_filter` / `scoped`.  The subtree is one indexed
 predicate on the materialised path: `org.path LIKE :my_path || '%'`.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

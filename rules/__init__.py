@@ -3,6 +3,7 @@
 Pure functions: no Flask, no database, no I/O.  Every rule returns a ``Check``; its ``code``
 is a ``Code`` from the one registry in ``rules.codes``.
 """
+
 from .age import AGE_HARD_LIMIT, AGE_LIMIT, AGE_MIN, age_on, check_age
 from .codes import WARNINGS, Code
 from .dates import format_date, parse_date
@@ -23,13 +24,34 @@ from .products import (
 from .result import Check
 
 __all__ = [
-    "AGE_HARD_LIMIT", "AGE_LIMIT", "AGE_MIN", "age_on", "check_age",
-    "WARNINGS", "Code",
-    "format_date", "parse_date",
-    "IdInfo", "check_id", "id_check_digit", "mask_id", "normalize_id", "parse_id",
-    "amount_in_words", "format_yuan",
-    "MIDDLE_DOT", "NAME_MAX_LENGTH", "check_name",
-    "ProductTerms", "add_months", "check_amount", "check_over_shares", "check_product_gender",
-    "check_shares", "parse_amount", "periods_overlap", "policy_expiry",
+    "AGE_HARD_LIMIT",
+    "AGE_LIMIT",
+    "AGE_MIN",
+    "age_on",
+    "check_age",
+    "WARNINGS",
+    "Code",
+    "format_date",
+    "parse_date",
+    "IdInfo",
+    "check_id",
+    "id_check_digit",
+    "mask_id",
+    "normalize_id",
+    "parse_id",
+    "amount_in_words",
+    "format_yuan",
+    "MIDDLE_DOT",
+    "NAME_MAX_LENGTH",
+    "check_name",
+    "ProductTerms",
+    "add_months",
+    "check_amount",
+    "check_over_shares",
+    "check_product_gender",
+    "check_shares",
+    "parse_amount",
+    "periods_overlap",
+    "policy_expiry",
     "Check",
 ]

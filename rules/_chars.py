@@ -1,4 +1,5 @@
 """Character tables shared by the rules (built once, at import)."""
+
 from __future__ import annotations
 
 # Every character str.isspace() accepts, plus the invisible ones that come with pasted text.

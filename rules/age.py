@@ -1,4 +1,5 @@
 """年龄 (周岁) and the age limits for 入会 and 投保."""
+
 from __future__ import annotations
 
 from datetime import date

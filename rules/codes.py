@@ -4,6 +4,7 @@ Tests assert codes; screens and result files show ``code.message`` (and ``code.h
 manual says what to do next).  A ``Code`` is a ``str``: it compares equal to, serialises to and
 prints as its name (``"ID_LENGTH"``), so it can go straight into JSON.
 """
+
 from __future__ import annotations
 
 from enum import Enum

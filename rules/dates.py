@@ -1,4 +1,5 @@
 """Dates as clerks type them."""
+
 from __future__ import annotations
 
 import re

@@ -2,6 +2,7 @@
 
 ``parse_id`` is the entry point for forms and batches: ``normalize_id`` then ``check_id``.
 """
+
 from __future__ import annotations
 
 import math
@@ -140,4 +141,4 @@ def mask_id(text: str | None) -> str:
     if n == 18:
         return text[:6] + "********" + text[14:]
     keep = n // 6  # shown at each end
-    return text[:keep] + "*" * (n - 2 * keep) + text[n - keep:]
+    return text[:keep] + "*" * (n - 2 * keep) + text[n - keep :]

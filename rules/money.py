@@ -1,4 +1,5 @@
 """Money for receipts: 大写金额 and yuan figures."""
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -61,7 +62,7 @@ def amount_in_words(amount: Decimal | int | str) -> str:
             else:
                 zero = True
             if pos % 4 == 0 and pos:
-                group = digits[max(0, i - 3): i + 1]
+                group = digits[max(0, i - 3) : i + 1]
                 if group.strip("0"):
                     out.append(_GROUP_UNITS[pos // 4])
                     zero = False  # 壹佰贰拾万, not 壹佰贰拾零万

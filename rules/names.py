@@ -1,4 +1,5 @@
 """姓名: trim the ends, no space inside, letters and the middle dot only."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Product terms: gender restriction, shares, amounts, policy periods."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """``Check``: what every rule returns."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,11 +46,11 @@ class Check:
         _set_needs_confirmation(self, needs_confirmation)
 
     @classmethod
-    def success(cls, value: object = None, warnings=(), field: str | None = None) -> "Check":
+    def success(cls, value: object = None, warnings=(), field: str | None = None) -> Check:
         return cls(True, None, "", field, tuple(warnings), value)
 
     @classmethod
-    def fail(cls, code: Code, field: str | None = None, warnings=(), value: object = None, **fmt) -> "Check":
+    def fail(cls, code: Code, field: str | None = None, warnings=(), value: object = None, **fmt) -> Check:
         """A failure whose message comes from the registry (``fmt`` fills its placeholders)."""
         return cls(False, code, code.format(**fmt), field, tuple(warnings), value)
 
@@ -58,12 +59,17 @@ class Check:
         """The manual's next step for this failure, or ``""``."""
         return self.code.hint if self.code is not None else ""
 
-    def with_warnings(self, warnings: tuple[Code, ...]) -> "Check":
+    def with_warnings(self, warnings: tuple[Code, ...]) -> Check:
         """This result with ``warnings`` put in front of its own."""
         if not warnings:
             return self
         return Check(
-            self.ok, self.code, self.message, self.field, warnings + self.warnings, self.value,
+            self.ok,
+            self.code,
+            self.message,
+            self.field,
+            warnings + self.warnings,
+            self.value,
             self.needs_confirmation,
         )
 

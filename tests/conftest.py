@@ -1,6 +1,7 @@
 """Fixtures: one app and one demo database per run; every test runs inside a transaction that is
 rolled back afterwards (the app's own commits become savepoints), so tests see the demo data of
 DESIGN.md §10 fresh each time.  TEST_DATABASE_URL selects PostgreSQL; empty means SQLite."""
+
 from __future__ import annotations
 
 import os
@@ -43,13 +44,15 @@ def db_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(db_url, tmp_path_factory):
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": db_url,
-        "SECRET_KEY": "test-secret",
-        "SMS_BACKEND": "memory",
-        "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": db_url,
+            "SECRET_KEY": "test-secret",
+            "SMS_BACKEND": "memory",
+            "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+        }
+    )
     with app.app_context():
         if db.engine.dialect.name == "postgresql":  # whatever an older schema left, start clean
             with db.engine.begin() as conn:

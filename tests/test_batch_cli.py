@@ -1,6 +1,7 @@
 """`flask --app app batch check|process KIND FILE --user U [--org CODE] [--result OUT.xlsx] [--json]`
 (DESIGN.md §9): one JSON object on stdout, exit 0 whenever the file could be read, exit 2 with one
 Chinese line on stderr when it could not."""
+
 from __future__ import annotations
 
 import itertools
@@ -46,8 +47,9 @@ def mixed_file(tmp_path: Path) -> tuple[Path, list[str]]:
     """Rows 2 and 4 valid (4 with a lower-case x fixed), row 3 a 15-digit number."""
     a = fresh_id()
     b = next(i for i in (fresh_id() for _ in range(1000)) if i.endswith("X"))
-    return write_xlsx(tmp_path / "members.xlsx", [HEADER, ["张伟", a], ["王芳", "110105900101123"],
-                                                   ["李娜", b[:17] + "x"]]), [a, b]
+    return write_xlsx(
+        tmp_path / "members.xlsx", [HEADER, ["张伟", a], ["王芳", "110105900101123"], ["李娜", b[:17] + "x"]]
+    ), [a, b]
 
 
 @pytest.fixture
@@ -138,8 +140,11 @@ def test_process_creates_the_members_and_writes_the_result_file(cli, tmp_path):
     assert {m.org.code for m in members} == {"010101"}
     rows = [list(r) for r in openpyxl.load_workbook(out).active.iter_rows(values_only=True)]
     assert rows[0] == HEADER + ["处理结果", "失败原因"]
-    assert [r[:3] for r in rows[1:]] == [["张伟", ids[0], "成功"], ["王芳", "110105900101123", "失败"],
-                                         ["李娜", ids[1][:17] + "x", "成功"]]
+    assert [r[:3] for r in rows[1:]] == [
+        ["张伟", ids[0], "成功"],
+        ["王芳", "110105900101123", "失败"],
+        ["李娜", ids[1][:17] + "x", "成功"],
+    ]
     assert rows[2][3] == "身份证号必须为18位"
     assert db.session.get(ImportBatch, data["batch_id"]).status == BatchStatus.PROCESSED
 
@@ -179,13 +184,16 @@ def test_an_unknown_kind_exits_2_with_a_chinese_message(cli, tmp_path):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportBatch)) == batches
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("members.xlsx", b"\x00\x01not a workbook" * 100, "不是有效的 Excel 文件"),
-    ("members.pdf", b"%PDF-1.4\n", "不支持的文件类型"),
-    ("members.csv", "姓名,电话\n张伟,13900000000\n".encode(), "缺少“身份证号”列"),
-    ("members.csv", "姓名,身份证号\n".encode(), "只有表头"),
-    ("members.csv", b"", "文件是空的"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("members.xlsx", b"\x00\x01not a workbook" * 100, "不是有效的 Excel 文件"),
+        ("members.pdf", b"%PDF-1.4\n", "不支持的文件类型"),
+        ("members.csv", "姓名,电话\n张伟,13900000000\n".encode(), "缺少“身份证号”列"),
+        ("members.csv", "姓名,身份证号\n".encode(), "只有表头"),
+        ("members.csv", b"", "文件是空的"),
+    ],
+)
 def test_a_file_that_cannot_be_read_exits_2_with_one_chinese_line(cli, tmp_path, name, content, expected):
     path = tmp_path / name
     path.write_bytes(content)
@@ -204,14 +212,17 @@ def test_a_file_over_the_size_limit_exits_2(app, cli, tmp_path, monkeypatch):
 def test_an_agency_user_must_give_the_unit_with_org(cli, tmp_path):
     path, ids = mixed_file(tmp_path)
     assert_refused(cli("process", "members", path, "--user", "agency1", "--json"), "请选择会员入会的基层单位")
-    assert_refused(cli("process", "members", path, "--user", "agency1", "--org", "010201"),
-                   "单位编号“010201”不是您管辖范围内的基层单位")
+    assert_refused(
+        cli("process", "members", path, "--user", "agency1", "--org", "010201"),
+        "单位编号“010201”不是您管辖范围内的基层单位",
+    )
     assert count_members(ids) == 0
     result = cli("process", "members", path, "--user", "agency1", "--org", "010102", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["created"] == 2
-    orgs = db.session.scalars(sa.select(Org.code).join(Member, Member.org_id == Org.id)
-                              .where(Member.id_number.in_(ids))).all()
+    orgs = db.session.scalars(
+        sa.select(Org.code).join(Member, Member.org_id == Org.id).where(Member.id_number.in_(ids))
+    ).all()
     assert orgs == ["010102", "010102"]
 
 

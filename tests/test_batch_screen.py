@@ -1,15 +1,15 @@
 """批量业务 screen (manual 一(一)2): 首页 template → upload → 业务校验 → 业务办理 → result download,
 and nobody reaches another unit's batches."""
+
 import io
 import re
-from datetime import date
 
 import openpyxl
 import pytest
 import sqlalchemy as sa
-
 from conftest import csrf_token, login_as
-from models import ImportBatch, Member, Org, db
+
+from models import Member, Org, db
 from rules import id_check_digit
 
 
@@ -31,8 +31,11 @@ def xlsx(rows, header=("姓名", "身份证号")) -> bytes:
 
 def upload(client, data: bytes, name="入会.xlsx", kind="members", **fields):
     token = csrf_token(client, f"/admin/batches/upload/{kind}/")
-    return client.post(f"/admin/batches/upload/{kind}/", data={"csrf_token": token, "file": (io.BytesIO(data), name), **fields},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/admin/batches/upload/{kind}/",
+        data={"csrf_token": token, "file": (io.BytesIO(data), name), **fields},
+        content_type="multipart/form-data",
+    )
 
 
 def run(client, location, stage):
@@ -56,8 +59,10 @@ def test_home_offers_the_member_template_with_text_id_column_notes_and_length_ch
 
 def test_clerk_uploads_checks_and_processes_a_file_then_downloads_the_result(app, client):
     login_as(app, client, "clerk1")
-    page = upload(client, xlsx([("甲一", make_id(11)), ("乙二", make_id(13)), ("丙 三", make_id(15)),
-                                ("丁四", "11010519900307001")]))
+    page = upload(
+        client,
+        xlsx([("甲一", make_id(11)), ("乙二", make_id(13)), ("丙 三", make_id(15)), ("丁四", "11010519900307001")]),
+    )
     assert page.status_code == 302
     loc = page.headers["Location"]
     html = run(client, loc, "check").get_data(as_text=True)
@@ -75,7 +80,10 @@ def test_clerk_uploads_checks_and_processes_a_file_then_downloads_the_result(app
     assert rows[0] == ["姓名", "身份证号", "处理结果", "失败原因"]
     assert rows[1][2] == "成功" and rows[3][2] == "失败" and "姓名中间不得有空格" in rows[3][3]
     failed = openpyxl.load_workbook(io.BytesIO(client.get(f"{loc}failed/").data)).active
-    assert [[c.value for c in r][:2] for r in failed.iter_rows()][1:] == [["丙 三", make_id(15)], ["丁四", "11010519900307001"]]
+    assert [[c.value for c in r][:2] for r in failed.iter_rows()][1:] == [
+        ["丙 三", make_id(15)],
+        ["丁四", "11010519900307001"],
+    ]
 
 
 def test_the_same_file_uploaded_again_creates_nothing_twice_and_says_so(app, client):
@@ -102,11 +110,14 @@ def test_processing_a_batch_twice_is_refused(app, client):
     assert "办理过，不会重复办理" in html
 
 
-@pytest.mark.parametrize("data,name,message", [
-    (b"PK\x03\x04 this is a docx", "renamed.xlsx", "不是有效的 Excel 文件"),
-    (b"%PDF-1.4", "scan.pdf", "不支持的文件类型"),
-    (b"", "empty.xlsx", "文件是空的"),
-])
+@pytest.mark.parametrize(
+    "data,name,message",
+    [
+        (b"PK\x03\x04 this is a docx", "renamed.xlsx", "不是有效的 Excel 文件"),
+        (b"%PDF-1.4", "scan.pdf", "不支持的文件类型"),
+        (b"", "empty.xlsx", "文件是空的"),
+    ],
+)
 def test_a_bad_file_gives_a_chinese_message_and_no_500(app, client, data, name, message):
     login_as(app, client, "clerk1")
     page = upload(client, data, name)
@@ -158,8 +169,11 @@ def test_a_50_mb_upload_is_refused_with_a_chinese_page_not_a_stack_trace(app, cl
     login_as(app, client, "clerk1")
     token = csrf_token(client, "/admin/batches/upload/members/")
     big = b"0" * (50 * 1024 * 1024)
-    page = client.post("/admin/batches/upload/members/", data={"csrf_token": token, "file": (io.BytesIO(big), "big.xlsx")},
-                       content_type="multipart/form-data")
+    page = client.post(
+        "/admin/batches/upload/members/",
+        data={"csrf_token": token, "file": (io.BytesIO(big), "big.xlsx")},
+        content_type="multipart/form-data",
+    )
     assert page.status_code == 413
     html = page.get_data(as_text=True)
     assert "文件太大" in html and "20 MB" in html and "Traceback" not in html

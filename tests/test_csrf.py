@@ -1,16 +1,24 @@
 """Every POST needs the page's CSRF token: without it the answer is 400 页面已过期 and nothing changes."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import sqlalchemy as sa
-
 from conftest import csrf_token, login_as, user_id
-from models import AuditLog, Member, MemberStatus, Policy, Product, SmsSend, User, db, utcnow
 from test_login import PASSWORD, each_request_stands_alone, ok_send, update_user, user_row  # noqa: F401
 
-PRODUCT_FORM = {"code": "CSRF-01", "name": "CSRF测试产品", "price": "30.00", "max_shares": "2", "term_months": "12",
-                "gender_restriction": "", "active": "y"}
+from models import AuditLog, Member, MemberStatus, Policy, Product, SmsSend, User, db, utcnow
+
+PRODUCT_FORM = {
+    "code": "CSRF-01",
+    "name": "CSRF测试产品",
+    "price": "30.00",
+    "max_shares": "2",
+    "term_months": "12",
+    "gender_restriction": "",
+    "active": "y",
+}
 
 
 def expired(resp) -> bool:
@@ -27,8 +35,15 @@ def deletable_member_of(app, username) -> int:
     with app.app_context():
         org_id = db.session.scalar(sa.select(User.org_id).where(User.username == username))
         return db.session.scalar(
-            sa.select(Member.id).where(Member.org_id == org_id, Member.status == MemberStatus.NEW,
-                                       ~sa.exists().where(Policy.member_id == Member.id)).order_by(Member.id).limit(1))
+            sa.select(Member.id)
+            .where(
+                Member.org_id == org_id,
+                Member.status == MemberStatus.NEW,
+                ~sa.exists().where(Policy.member_id == Member.id),
+            )
+            .order_by(Member.id)
+            .limit(1)
+        )
 
 
 def test_login_without_the_token_is_refused_and_changes_nothing(app, client, sms):

@@ -2,16 +2,17 @@
 
 Time moves by editing the database columns or by patching `views.auth.utcnow`, never by sleeping.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from conftest import csrf_token, login_as, user_id
 from flask import g, request_tearing_down
 
 from app import create_app
-from conftest import csrf_token, login_as, user_id
 from models import SmsSend, User, db, utcnow
 from views import auth
 
@@ -46,15 +47,23 @@ def send_code(client, username, password=PASSWORD, ip=None):
 
 def log_in(client, username, code, password=PASSWORD):
     token = csrf_token(client, "/login")
-    return client.post("/login", data={"username": username, "password": password, "code": code,
-                                       "csrf_token": token})
+    return client.post("/login", data={"username": username, "password": password, "code": code, "csrf_token": token})
 
 
 def user_row(app, username) -> dict:
     with app.app_context():
         u = db.session.scalar(sa.select(User).where(User.username == username))
-        return {c: getattr(u, c) for c in ("failed_attempts", "locked_until", "login_code_hash",
-                                           "login_code_sent_at", "login_code_tries", "last_login_at")}
+        return {
+            c: getattr(u, c)
+            for c in (
+                "failed_attempts",
+                "locked_until",
+                "login_code_hash",
+                "login_code_sent_at",
+                "login_code_tries",
+                "last_login_at",
+            )
+        }
 
 
 def update_user(app, username, **values):
@@ -131,8 +140,16 @@ def test_after_login_i_go_back_to_the_page_i_asked_for_but_never_to_another_site
     assert resp.headers["Location"] == "/admin/"
 
     with app.test_request_context():
-        for evil in ("//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example/",
-                     "/\n/evil.example/", "javascript:alert(1)", "", None):
+        for evil in (
+            "//evil.example/",
+            "/\\evil.example/",
+            "https://evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "javascript:alert(1)",
+            "",
+            None,
+        ):
             assert auth._safe_next(evil) == "/admin/", evil
         assert auth._safe_next("/admin/policies/?page=2") == "/admin/policies/?page=2"
 
@@ -170,7 +187,7 @@ def test_an_unknown_user_costs_a_password_check_like_a_known_one(app, client, mo
 # ---------------------------------------------------------------- lock-out
 def test_the_sixth_try_after_five_wrong_codes_is_refused_until_an_admin_unlocks(app, client, sms):
     code = ok_send(client, sms, "clerk2")
-    for i in range(5):
+    for _i in range(5):
         resp = log_in(client, "clerk2", wrong(code))
         assert resp.status_code == 401
     row = user_row(app, "clerk2")
@@ -185,8 +202,9 @@ def test_the_sixth_try_after_five_wrong_codes_is_refused_until_an_admin_unlocks(
 
     admin = app.test_client()
     login_as(app, admin, "admin")
-    resp = admin.post("/admin/users/unlock/", data={"id": user_id(app, "clerk2"),
-                                                    "csrf_token": csrf_token(admin, "/admin/users/")})
+    resp = admin.post(
+        "/admin/users/unlock/", data={"id": user_id(app, "clerk2"), "csrf_token": csrf_token(admin, "/admin/users/")}
+    )
     assert resp.status_code == 302
     row = user_row(app, "clerk2")
     assert row["locked_until"] is None and row["failed_attempts"] == 0 and row["login_code_hash"] is None
@@ -319,10 +337,14 @@ def test_the_daily_budget_counts_the_beijing_day(app, client, sms, monkeypatch):
 
 # ---------------------------------------------------------------- several workers
 def test_two_app_instances_on_one_database_agree(app, client, sms):
-    other = create_app({
-        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-        "SMS_BACKEND": "memory", "SECRET_KEY": "test-secret", "TESTING": True,
-    })
+    other = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SMS_BACKEND": "memory",
+            "SECRET_KEY": "test-secret",
+            "TESTING": True,
+        }
+    )
     try:
         outbox_b = other.extensions["sms"].outbox
         status, _ = send_code(client, "clerk1")  # instance A

@@ -1,12 +1,13 @@
 """入会管理 【添加】: single entry checked by the same rules as the batch files (manual 一(一)1, 一(五)3)."""
+
 import re
 import threading
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import csrf_token, login_as
+
 from models import AuditLog, Gender, Member, MemberStatus, Org, db, member_numbers
 from rules import id_check_digit
 
@@ -50,18 +51,24 @@ def test_saving_a_member_derives_gender_and_birth_date_and_gives_a_member_number
         assert m.name == "王芳" and m.gender == Gender.FEMALE and m.birth_date == date(1990, 3, 7)
         assert m.status == MemberStatus.NEW and m.org.code == "010101"
         assert re.fullmatch(r"\d{10}", m.member_no)
-        assert db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "member", AuditLog.entity_id == m.id)) == "create"
+        assert (
+            db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "member", AuditLog.entity_id == m.id))
+            == "create"
+        )
     follow = client.get(page.headers["Location"]).get_data(as_text=True)
     assert f"已保存：王芳，会员编号 {m.member_no}" in follow
     assert "创建记录成功" not in follow  # one message, not two
 
 
-@pytest.mark.parametrize("name,idn,expected", [
-    ("李 四", make_id(date(1990, 1, 1)), "姓名中间不得有空格"),
-    ("李四", "110105199001011234", "投保人身份证不合法,错误原因:检验位应为"),
-    ("李四", "11010519900101123", "身份证号必须为18位"),
-    ("李四", "110105199002301234", "身份证号出生日期不合法"),
-])
+@pytest.mark.parametrize(
+    "name,idn,expected",
+    [
+        ("李 四", make_id(date(1990, 1, 1)), "姓名中间不得有空格"),
+        ("李四", "110105199001011234", "投保人身份证不合法,错误原因:检验位应为"),
+        ("李四", "11010519900101123", "身份证号必须为18位"),
+        ("李四", "110105199002301234", "身份证号出生日期不合法"),
+    ],
+)
 def test_a_wrong_entry_shows_the_rules_message_next_to_the_field(app, client, name, idn, expected):
     login_as(app, client, "clerk1")
     page = post_member(client, name=name, id_number=idn)
@@ -94,8 +101,14 @@ def test_over_age_member_with_the_exception_is_asked_and_saved_only_after_confir
     idn = make_id(years_ago(58, days=30), male=False)
     page = post_member(client, name="钱局长", id_number=idn, over_age_exception="y", over_age_note="未办理退休手续")
     assert any("此会员超出投保年龄，是否继续投保" in e for e in errors(page))
-    page = post_member(client, name="钱局长", id_number=idn, over_age_exception="y", over_age_note="未办理退休手续",
-                       confirm_over_age="y")
+    page = post_member(
+        client,
+        name="钱局长",
+        id_number=idn,
+        over_age_exception="y",
+        over_age_note="未办理退休手续",
+        confirm_over_age="y",
+    )
     assert page.status_code == 302
     with app.app_context():
         m = db.session.scalar(sa.select(Member).where(Member.id_number == idn))
@@ -104,8 +117,9 @@ def test_over_age_member_with_the_exception_is_asked_and_saved_only_after_confir
 
 def test_65_or_older_is_never_admitted_even_with_the_exception(app, client):
     login_as(app, client, "clerk1")
-    page = post_member(client, name="孙老", id_number=make_id(years_ago(65)), over_age_exception="y",
-                       confirm_over_age="y")
+    page = post_member(
+        client, name="孙老", id_number=make_id(years_ago(65)), over_age_exception="y", confirm_over_age="y"
+    )
     assert any("超龄（65周岁）" in e for e in errors(page))
 
 
@@ -129,8 +143,9 @@ def test_an_id_admitted_in_another_unit_does_not_reveal_that_unit(app, client):
 
 def test_a_confirmed_member_is_shown_read_only_with_the_reason(app, client):
     with app.app_context():
-        pk = db.session.scalar(sa.select(Member.id).join(Org).where(Org.code == "010101",
-                                                                    Member.status == MemberStatus.CONFIRMED).limit(1))
+        pk = db.session.scalar(
+            sa.select(Member.id).join(Org).where(Org.code == "010101", Member.status == MemberStatus.CONFIRMED).limit(1)
+        )
     login_as(app, client, "clerk1")
     page = client.get(f"/admin/members/edit/?id={pk}", follow_redirects=True)
     html = page.get_data(as_text=True)
@@ -144,25 +159,36 @@ def test_a_confirmed_member_is_shown_read_only_with_the_reason(app, client):
 
 def test_a_new_member_can_be_edited_and_deleted(app, client):
     with app.app_context():
-        m = db.session.scalar(sa.select(Member).join(Org).where(Org.code == "010101", Member.status == MemberStatus.NEW,
-                                                                ~Member.policies.any()).limit(1))
+        m = db.session.scalar(
+            sa.select(Member)
+            .join(Org)
+            .where(Org.code == "010101", Member.status == MemberStatus.NEW, ~Member.policies.any())
+            .limit(1)
+        )
         pk, idn = m.id, m.id_number
     login_as(app, client, "clerk1")
-    page = client.post(f"/admin/members/edit/?id={pk}", data={
-        "csrf_token": csrf_token(client), "name": "改名", "id_number": idn, "phone": "13900000000"})
+    page = client.post(
+        f"/admin/members/edit/?id={pk}",
+        data={"csrf_token": csrf_token(client), "name": "改名", "id_number": idn, "phone": "13900000000"},
+    )
     assert page.status_code == 302
     with app.app_context():
         assert db.session.get(Member, pk).name == "改名"
     page = client.post("/admin/members/delete/", data={"id": pk, "csrf_token": csrf_token(client)})
     with app.app_context():
         assert db.session.get(Member, pk) is None
-        assert db.session.scalar(sa.select(AuditLog.before).where(AuditLog.action == "delete", AuditLog.entity_id == pk))["name"] == "改名"
+        assert (
+            db.session.scalar(sa.select(AuditLog.before).where(AuditLog.action == "delete", AuditLog.entity_id == pk))[
+                "name"
+            ]
+            == "改名"
+        )
 
 
 def test_search_by_full_id_number_or_member_number_finds_exactly_that_member(app, client):
     with app.app_context():
         m = db.session.scalar(sa.select(Member).join(Org).where(Org.code == "010101").limit(1))
-        idn, no, name = m.id_number, m.member_no, m.name
+        idn, no, _name = m.id_number, m.member_no, m.name
     login_as(app, client, "clerk1")
     for term in (idn, idn.lower(), no):
         html = client.get(f"/admin/member_query/?search={term}").get_data(as_text=True)

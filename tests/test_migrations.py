@@ -1,5 +1,5 @@
 """One Alembic history: `upgrade` on an empty database gives exactly the schema of the models."""
-import os
+
 import uuid
 
 import pytest
@@ -36,8 +36,21 @@ def test_upgrade_on_an_empty_database_gives_the_models_schema(empty_database):
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
         assert diff == []
         tables = set(sa.inspect(db.engine).get_table_names())
-        assert {"org", "user", "product", "member", "policy", "termination_application", "transfer_application",
-                "change_application", "receipt", "claim", "import_batch", "import_row", "audit_log"} <= tables
+        assert {
+            "org",
+            "user",
+            "product",
+            "member",
+            "policy",
+            "termination_application",
+            "transfer_application",
+            "change_application",
+            "receipt",
+            "claim",
+            "import_batch",
+            "import_row",
+            "audit_log",
+        } <= tables
         downgrade(revision="base")
         assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()

@@ -1,6 +1,6 @@
 """Every screen of the menu opens in Chinese for the roles that use it, and refuses the others."""
-import pytest
 
+import pytest
 from conftest import login_as
 
 MENU = {

@@ -1,5 +1,6 @@
 """模板批量投保 (manual 一(二)4): the `policies` upload kind through the CLI (DESIGN.md §9) and the 投保
 tab of 批量业务, with every failure reason of manual 一(四) reported per row by its code."""
+
 from __future__ import annotations
 
 import io
@@ -11,11 +12,11 @@ from decimal import Decimal
 import openpyxl
 import pytest
 import sqlalchemy as sa
-
 from conftest import csrf_token, login_as
+from test_policies_entry import EFF, birth_for, make_member, make_policy, new_id, policies_of
+
 from models import AuditLog, BatchStatus, Gender, ImportBatch, Member, MemberStatus, Org, PolicyStatus, db
 from rules.products import add_months
-from test_policies_entry import EFF, birth_for, make_member, make_policy, new_id, policies_of
 
 HEADER = ["姓名", "身份证号", "份数", "投保金额"]
 
@@ -110,9 +111,14 @@ def cases(app):
         (19, "测已上报", reported["id_number"], 1, 20, "IN_FLIGHT"),
         (20, "测登记", recorded["id_number"], 1, 20, "GENDER"),
     ]
-    return {"rows": rows, "ok": [ok, lower_x], "failed": [other, new, checksum, named, in_flight, over, dup, old,
-                                                         young, amount], "ok_no": ok_no, "lower_x": lower_x,
-            "checksum": checksum}
+    return {
+        "rows": rows,
+        "ok": [ok, lower_x],
+        "failed": [other, new, checksum, named, in_flight, over, dup, old, young, amount],
+        "ok_no": ok_no,
+        "lower_x": lower_x,
+        "checksum": checksum,
+    }
 
 
 def test_check_reports_every_failure_reason_by_its_code(cli, cases):
@@ -129,8 +135,15 @@ def test_check_reports_every_failure_reason_by_its_code(cli, cases):
     assert msgs[7] == f"投保人身份证不合法,错误原因:检验位应为{right}"
     assert msgs[8].startswith("投保人姓名与会员姓名不一致，请检查投保人姓名")
     assert "登记性别与身份证号不符" in msgs[20]
-    for row, text in [(9, "有在途业务"), (10, "超份数"), (11, "投保记录重复"), (13, "超龄"), (14, "未满投保年龄"),
-                      (15, "投保金额与份数不符"), (16, "文件中身份证号重复")]:
+    for row, text in [
+        (9, "有在途业务"),
+        (10, "超份数"),
+        (11, "投保记录重复"),
+        (13, "超龄"),
+        (14, "未满投保年龄"),
+        (15, "投保金额与份数不符"),
+        (16, "文件中身份证号重复"),
+    ]:
         assert msgs[row].startswith(text), (row, msgs[row])
     warnings = {r["row"]: r["warnings"] for r in data["rows"]}
     assert set(warnings[17]) == {"ID_NORMALIZED", "NAME_TRIMMED"} and warnings[2] == []
@@ -157,8 +170,11 @@ def test_process_creates_new_policies_for_the_passing_rows_only(app, cli, cases)
         assert p.import_batch_id == data["batch_id"]
     with app.app_context():
         assert db.session.get(Org, first[0].org_id).code == "010101"
-        logged = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
-            AuditLog.entity == "policy", AuditLog.entity_id.in_([first[0].id, second[0].id])))
+        logged = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.entity == "policy", AuditLog.entity_id.in_([first[0].id, second[0].id]))
+        )
         assert logged == 2
     for m in cases["failed"]:
         assert all(p.status != PolicyStatus.NEW or p.import_batch_id is None for p in policies_of(app, m))
@@ -175,8 +191,11 @@ def test_processing_the_same_file_again_creates_nothing_in_flight(app, cli, case
 
 def test_a_member_number_column_finds_the_member_too(app, cli, cases):
     m = cases["ok_no"]
-    data = cli("process", [("测编号", m["member_no"], 1, 20), ("测编号", str(int(m["member_no"])), 1, 20)],
-               header=["姓名", "会员编号", "份数", "投保金额"])
+    data = cli(
+        "process",
+        [("测编号", m["member_no"], 1, 20), ("测编号", str(int(m["member_no"])), 1, 20)],
+        header=["姓名", "会员编号", "份数", "投保金额"],
+    )
     assert codes(data) == {2: None, 3: "DUP_IN_FILE"}
     assert len(policies_of(app, m)) == 1
 
@@ -191,7 +210,9 @@ def test_a_man_cannot_take_the_womens_product(app, cli):
 
 def test_an_amount_override_is_used_for_every_row(app, cli):
     a, b = own(app, "测统一甲"), own(app, "测统一乙")
-    data = cli("process", [("测统一甲", a["id_number"], 2, 999), ("测统一乙", b["id_number"], 2, None)], "--amount", "40")
+    data = cli(
+        "process", [("测统一甲", a["id_number"], 2, 999), ("测统一乙", b["id_number"], 2, None)], "--amount", "40"
+    )
     assert codes(data) == {2: None, 3: None}
     assert [p.amount for p in policies_of(app, a) + policies_of(app, b)] == [Decimal("40.00")] * 2
 
@@ -205,9 +226,17 @@ def test_an_override_that_does_not_match_the_shares_fails_each_row(app, cli):
 # ---- the 投保 tab of 批量业务 on the web ----------------------------------------------------------
 def upload(client, data: bytes, **fields):
     token = csrf_token(client, "/admin/batches/upload/policies/")
-    return client.post("/admin/batches/upload/policies/",
-                       data={"csrf_token": token, "file": (io.BytesIO(data), "批量投保.xlsx"), "product": "P03",
-                             "effective": EFF.isoformat(), **fields}, content_type="multipart/form-data")
+    return client.post(
+        "/admin/batches/upload/policies/",
+        data={
+            "csrf_token": token,
+            "file": (io.BytesIO(data), "批量投保.xlsx"),
+            "product": "P03",
+            "effective": EFF.isoformat(),
+            **fields,
+        },
+        content_type="multipart/form-data",
+    )
 
 
 def run(client, location, stage):
@@ -217,8 +246,11 @@ def run(client, location, stage):
 def test_web_upload_with_template_amounts_checks_the_amounts_of_the_file(app, client):
     login_as(app, client, "clerk1")
     a, b = own(app, "测模板甲"), own(app, "测模板乙")
-    page = upload(client, xlsx([("测模板甲", a["id_number"], 2, 40), ("测模板乙", b["id_number"], 2, 30)]),
-                  use_template_amount="1")
+    page = upload(
+        client,
+        xlsx([("测模板甲", a["id_number"], 2, 40), ("测模板乙", b["id_number"], 2, 30)]),
+        use_template_amount="1",
+    )
     assert page.status_code == 302, page.get_data(as_text=True)[-2000:]
     loc = page.headers["Location"]
     html = run(client, loc, "check").get_data(as_text=True)

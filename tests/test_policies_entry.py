@@ -1,5 +1,6 @@
 """保单管理 → 投保管理 【添加】: 逐一投保 (manual 一(二)1) with the member look-up, checked by the one
 enrolment checker; every failure reason of manual 一(四) shown next to its field."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,10 +10,19 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import csrf_token, login_as
+
 from models import (
-    AuditLog, Gender, Member, MemberStatus, Org, Policy, PolicyStatus, Product, db, member_numbers,
+    AuditLog,
+    Gender,
+    Member,
+    MemberStatus,
+    Org,
+    Policy,
+    PolicyStatus,
+    Product,
+    db,
+    member_numbers,
 )
 from rules import id_check_digit
 from rules.products import add_months, policy_expiry
@@ -36,16 +46,30 @@ def new_id(birth: date, male: bool) -> str:
     return first17 + id_check_digit(first17)
 
 
-def make_member(app, name: str, age: int = 30, male: bool = False, org: str = "010101",
-                status: MemberStatus = MemberStatus.CONFIRMED, exception: bool = False,
-                birth: date | None = None) -> dict:
+def make_member(
+    app,
+    name: str,
+    age: int = 30,
+    male: bool = False,
+    org: str = "010101",
+    status: MemberStatus = MemberStatus.CONFIRMED,
+    exception: bool = False,
+    birth: date | None = None,
+) -> dict:
     with app.app_context():
         birth = birth or birth_for(age)
-        m = Member(member_no=member_numbers(1)[0], id_number=new_id(birth, male), name=name,
-                   gender=Gender.MALE if male else Gender.FEMALE, birth_date=birth,
-                   org=db.session.scalar(sa.select(Org).where(Org.code == org)), status=status,
-                   admitted_on=date.today() - timedelta(days=400), over_age_exception=exception,
-                   over_age_note="局级干部，未办理正式退休手续" if exception else None)
+        m = Member(
+            member_no=member_numbers(1)[0],
+            id_number=new_id(birth, male),
+            name=name,
+            gender=Gender.MALE if male else Gender.FEMALE,
+            birth_date=birth,
+            org=db.session.scalar(sa.select(Org).where(Org.code == org)),
+            status=status,
+            admitted_on=date.today() - timedelta(days=400),
+            over_age_exception=exception,
+            over_age_note="局级干部，未办理正式退休手续" if exception else None,
+        )
         db.session.add(m)
         db.session.commit()
         return {"id": m.id, "member_no": m.member_no, "id_number": m.id_number, "name": m.name}
@@ -62,10 +86,18 @@ def make_policy(app, member: dict, code: str, status: PolicyStatus, start: date 
         p = db.session.scalar(sa.select(Product).where(Product.code == code))
         m = db.session.get(Member, member["id"])
         live = status in (PolicyStatus.EFFECTIVE, PolicyStatus.TERMINATED)
-        pol = Policy(member=m, product=p, org=m.org, shares=shares, amount=p.price * shares,
-                     expected_effective_date=start, effective_date=start if live else None,
-                     expiry_date=policy_expiry(start, p.term_months), status=status,
-                     policy_no=f"TE{next(_seq):010d}" if live else None)
+        pol = Policy(
+            member=m,
+            product=p,
+            org=m.org,
+            shares=shares,
+            amount=p.price * shares,
+            expected_effective_date=start,
+            effective_date=start if live else None,
+            expiry_date=policy_expiry(start, p.term_months),
+            status=status,
+            policy_no=f"TE{next(_seq):010d}" if live else None,
+        )
         db.session.add(pol)
         db.session.commit()
         return pol.id
@@ -80,13 +112,18 @@ def policies_of(app, member: dict) -> list[Policy]:
 
 
 # ---- the form ------------------------------------------------------------------------------------
-def post_policy(client, app, member_ref: str, code: str = "P03", shares: int = 1, amount=None,
-                effective: date = EFF, **extra):
+def post_policy(
+    client, app, member_ref: str, code: str = "P03", shares: int = 1, amount=None, effective: date = EFF, **extra
+):
     prod = product(app, code)
-    data = {"csrf_token": csrf_token(client, "/admin/policies/new/"), "product_id": prod["id"],
-            "member_ref": member_ref, "shares": shares,
-            "amount": f"{prod['price'] * shares:.2f}" if amount is None else amount,
-            "expected_effective_date": effective.isoformat()}
+    data = {
+        "csrf_token": csrf_token(client, "/admin/policies/new/"),
+        "product_id": prod["id"],
+        "member_ref": member_ref,
+        "shares": shares,
+        "amount": f"{prod['price'] * shares:.2f}" if amount is None else amount,
+        "expected_effective_date": effective.isoformat(),
+    }
     data.update(extra)
     return client.post("/admin/policies/new/", data=data)
 
@@ -97,7 +134,7 @@ def field_errors(page, field: str) -> list[str]:
     start = html.find(f'id="{field}"')
     assert start >= 0, f"no field {field} on the page"
     end = html.find('class="form-group', start)
-    block = html[start:end if end > 0 else len(html)]
+    block = html[start : end if end > 0 else len(html)]
     return [re.sub(r"\s+", " ", e).strip() for e in re.findall(r"<li>(.*?)</li>", block, re.S)]
 
 
@@ -106,8 +143,11 @@ def refused(page, app, member: dict | None, field: str, text: str):
     errs = field_errors(page, field)
     assert any(text in e for e in errs), (field, errs, re.findall(r"<li>(.*?)</li>", page.get_data(as_text=True)))
     if member is not None:
-        assert [p for p in policies_of(app, member) if p.status == PolicyStatus.NEW and p.expected_effective_date == EFF
-                and p.created_by_id is not None] == []
+        assert [
+            p
+            for p in policies_of(app, member)
+            if p.status == PolicyStatus.NEW and p.expected_effective_date == EFF and p.created_by_id is not None
+        ] == []
 
 
 def saved(page) -> bool:
@@ -144,8 +184,12 @@ def test_saving_creates_a_new_policy_of_the_members_unit_with_amount_and_expiry(
     with app.app_context():
         assert db.session.get(Org, pol.org_id).code == "010101"
         assert db.session.get(Product, pol.product_id).code == "P03"
-        assert db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "policy",
-                                                                  AuditLog.entity_id == pol.id)) == "create"
+        assert (
+            db.session.scalar(
+                sa.select(AuditLog.action).where(AuditLog.entity == "policy", AuditLog.entity_id == pol.id)
+            )
+            == "create"
+        )
 
 
 def test_the_member_may_be_given_by_id_number_in_any_spelling(app, clerk1):
@@ -204,8 +248,13 @@ def test_a_wrong_check_digit_names_the_right_one(app, clerk1):
     m = make_member(app, "测校验位")
     right = m["id_number"][17]
     wrong = "0" if right != "0" else "1"
-    refused(post_policy(clerk1, app, m["id_number"][:17] + wrong), app, m, "member_ref",
-            f"投保人身份证不合法,错误原因:检验位应为{right}")
+    refused(
+        post_policy(clerk1, app, m["id_number"][:17] + wrong),
+        app,
+        m,
+        "member_ref",
+        f"投保人身份证不合法,错误原因:检验位应为{right}",
+    )
 
 
 def test_a_member_with_a_new_policy_of_the_product_has_business_in_flight(app, clerk1):
@@ -264,8 +313,9 @@ def test_sixteen_is_under_age(app, clerk1):
 
 def test_an_amount_that_does_not_match_the_shares_is_refused(app, clerk1):
     m = make_member(app, "测金额")
-    refused(post_policy(clerk1, app, m["id_number"], "P03", shares=2, amount="30"), app, m, "amount",
-            "投保金额与份数不符")
+    refused(
+        post_policy(clerk1, app, m["id_number"], "P03", shares=2, amount="30"), app, m, "amount", "投保金额与份数不符"
+    )
 
 
 def test_more_shares_than_the_product_allows_are_refused(app, clerk1):
@@ -347,12 +397,22 @@ def test_editing_an_own_new_policy_does_not_count_it_against_itself(app, clerk1)
     pid = make_policy(app, m, "P03", PolicyStatus.NEW, shares=5)
     prod = product(app, "P03")
     url = f"/admin/policies/edit/?id={pid}"
-    page = clerk1.post(url, data={"csrf_token": csrf_token(clerk1, url), "product_id": prod["id"],
-                                  "member_ref": m["member_no"], "shares": 4, "amount": "80.00",
-                                  "expected_effective_date": EFF.isoformat()})
+    page = clerk1.post(
+        url,
+        data={
+            "csrf_token": csrf_token(clerk1, url),
+            "product_id": prod["id"],
+            "member_ref": m["member_no"],
+            "shares": 4,
+            "amount": "80.00",
+            "expected_effective_date": EFF.isoformat(),
+        },
+    )
     assert saved(page)
     [pol] = policies_of(app, m)
     assert (pol.id, pol.shares, pol.amount, pol.status) == (pid, 4, Decimal("80.00"), PolicyStatus.NEW)
     with app.app_context():
-        [row] = db.session.scalars(sa.select(AuditLog).where(AuditLog.entity == "policy", AuditLog.entity_id == pid)).all()
+        [row] = db.session.scalars(
+            sa.select(AuditLog).where(AuditLog.entity == "policy", AuditLog.entity_id == pid)
+        ).all()
         assert row.action == "update" and row.before.get("shares") == 5 and row.after["shares"] == 4

@@ -1,6 +1,7 @@
 """投保管理 bulk actions on the current query (manual 一(二)2/3/5/7, 一(五)4, 二、1; DESIGN.md §5, §8):
 汇总金额, 当前查询结果上报 (unit, then agency), 当前查询结果打回 with a reason, 修改预期生效时间, 批量续转,
 批量删除, 新会员投保 on 入会管理 — and nobody acts on rows outside their scope."""
+
 from __future__ import annotations
 
 import io
@@ -13,13 +14,22 @@ from urllib.parse import unquote, urlencode
 import openpyxl
 import pytest
 import sqlalchemy as sa
-
 from conftest import csrf_token, login_as
+from test_policies_entry import EFF, birth_for, make_member, make_policy, policies_of
+
 from models import (
-    AuditLog, Member, MemberStatus, Org, Policy, PolicyStatus, Product, User, db, scoped,
+    AuditLog,
+    Member,
+    MemberStatus,
+    Org,
+    Policy,
+    PolicyStatus,
+    Product,
+    User,
+    db,
+    scoped,
 )
 from rules.products import add_months
-from test_policies_entry import EFF, birth_for, make_member, make_policy, policies_of
 
 LATER = add_months(EFF, 1)
 
@@ -60,9 +70,11 @@ def status_of(app, *ids) -> list[PolicyStatus]:
 
 def audit_rows(app, action: str, ids) -> list[AuditLog]:
     with app.app_context():
-        rows = db.session.scalars(sa.select(AuditLog).where(AuditLog.entity == "policy", AuditLog.action == action,
-                                                            AuditLog.entity_id.in_(list(ids)))
-                                  .order_by(AuditLog.entity_id)).all()
+        rows = db.session.scalars(
+            sa.select(AuditLog)
+            .where(AuditLog.entity == "policy", AuditLog.action == action, AuditLog.entity_id.in_(list(ids)))
+            .order_by(AuditLog.entity_id)
+        ).all()
         for r in rows:
             db.session.expunge(r)
         return rows
@@ -76,8 +88,16 @@ def product_id(app, code: str) -> int:
 def a_set(app, prefix: str, org: str = "010101") -> dict:
     """Members named `prefix…` of `org`, one policy each (P03, 2 shares = 40 元) in these states."""
     out = {}
-    for k, status in enumerate([PolicyStatus.NEW, PolicyStatus.NEW, PolicyStatus.RETURNED, PolicyStatus.REPORTED,
-                                PolicyStatus.AGENCY_REPORTED, PolicyStatus.EFFECTIVE]):
+    for k, status in enumerate(
+        [
+            PolicyStatus.NEW,
+            PolicyStatus.NEW,
+            PolicyStatus.RETURNED,
+            PolicyStatus.REPORTED,
+            PolicyStatus.AGENCY_REPORTED,
+            PolicyStatus.EFFECTIVE,
+        ]
+    ):
         m = make_member(app, f"{prefix}{'甲乙丙丁戊己'[k]}", org=org)
         out.setdefault(status, []).append(make_policy(app, m, "P03", status, shares=2))
     return out
@@ -97,8 +117,11 @@ def test_totals_show_headcount_and_amount_of_the_current_query_as_sql_sums_them(
     with app.app_context():
         unit = sa.select(Org.id).where(Org.code == "010101").scalar_subquery()
         where = (Policy.org_id == unit, Policy.status == PolicyStatus.NEW, Policy.product_id == p03)
-        count, heads, total = db.session.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(Policy.member_id)),
-                                                           sa.func.sum(Policy.amount)).where(*where)).one()
+        count, heads, total = db.session.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(Policy.member_id)), sa.func.sum(Policy.amount)).where(
+                *where
+            )
+        ).one()
     assert count > 0 and n == count
     assert totals(html) == (heads, Decimal(total).quantize(Decimal("0.01")))
 
@@ -188,9 +211,15 @@ def test_agency_returns_reported_policies_with_a_reason_the_unit_sees(app, clien
 def test_returning_every_reported_policy_of_a_unit_leaves_other_units_alone(app, client):
     login_as(app, client, "agency1")
     with app.app_context():
+
         def reported(code):
-            return db.session.scalar(sa.select(sa.func.count()).select_from(Policy).join(Org, Policy.org_id == Org.id)
-                                     .where(Org.code == code, Policy.status == PolicyStatus.REPORTED))
+            return db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Policy)
+                .join(Org, Policy.org_id == Org.id)
+                .where(Org.code == code, Policy.status == PolicyStatus.REPORTED)
+            )
+
         before = {c: reported(c) for c in ("010101", "010102", "010201")}
     query = qs((0, "REPORTED"), (6, "010101"))
     _, n = confirm(client, "return", query)
@@ -243,8 +272,7 @@ def test_change_date_to_a_past_day_is_refused(app, clerk1):
     m = make_member(app, "测改期三")
     make_policy(app, m, "P03", PolicyStatus.NEW)
     query = qs(search=m["id_number"])
-    page = execute(clerk1, "change-date", query, 1,
-                   **{"p-effective": (date.today() - timedelta(days=1)).isoformat()})
+    page = execute(clerk1, "change-date", query, 1, **{"p-effective": (date.today() - timedelta(days=1)).isoformat()})
     assert "预期生效时间不能早于今天" in page.get_data(as_text=True)
     assert policies_of(app, m)[0].expected_effective_date == EFF
 
@@ -284,8 +312,9 @@ def test_renewal_renews_effective_policies_and_skips_a_woman_who_turned_55(app, 
         # 54 when her policy began, 55 on the new effective date: 超龄
         "测续转丙": make_member(app, "测续转丙", birth=birth_for(55, days_after=10)),
     }
-    old = {name: make_policy(app, m, "P03", PolicyStatus.EFFECTIVE, start=start, shares=2)
-           for name, m in members.items()}
+    old = {
+        name: make_policy(app, m, "P03", PolicyStatus.EFFECTIVE, start=start, shares=2) for name, m in members.items()
+    }
     p03 = product_id(app, "P03")
     query = qs((0, "EFFECTIVE"), (4, "测续转"))
     html, n = confirm(clerk1, "renew", query)
@@ -297,7 +326,8 @@ def test_renewal_renews_effective_policies_and_skips_a_woman_who_turned_55(app, 
     for name in ("测续转甲", "测续转乙"):
         renewed = [p for p in policies_of(app, members[name]) if p.id != old[name]]
         assert [(p.status, p.renewed_from_id, p.shares, p.amount, p.expected_effective_date) for p in renewed] == [
-            (PolicyStatus.NEW, old[name], 2, Decimal("40.00"), EFF)]
+            (PolicyStatus.NEW, old[name], 2, Decimal("40.00"), EFF)
+        ]
         assert renewed[0].expiry_date == add_months(EFF, 12) - timedelta(days=1)
     assert [p.id for p in policies_of(app, members["测续转丙"])] == [old["测续转丙"]]
     assert status_of(app, *old.values()) == [PolicyStatus.EFFECTIVE] * 3  # the old ones run out by themselves
@@ -325,8 +355,14 @@ def test_new_member_enrolment_creates_policies_lists_failures_and_offers_the_fai
     query = qs((0, "CONFIRMED"), (2, "测新投"))
     html, n = confirm(clerk1, "enrol", query, endpoint="members")
     assert n == 4 and "选择状态：财务确认" in html
-    page = execute(clerk1, "enrol", query, n, endpoint="members",
-                   **{"p-product": str(product_id(app, "P03")), "p-amount": "40", "p-effective": EFF.isoformat()})
+    page = execute(
+        clerk1,
+        "enrol",
+        query,
+        n,
+        endpoint="members",
+        **{"p-product": str(product_id(app, "P03")), "p-amount": "40", "p-effective": EFF.isoformat()},
+    )
     html = page.get_data(as_text=True)
     assert "已投保 2 人" in html and "投保失败 2 人" in html
     for m in ok:
@@ -352,35 +388,67 @@ def test_new_member_enrolment_of_every_confirmed_member_of_the_unit(app, clerk1)
     query = qs((0, "CONFIRMED"))
     html, n = confirm(clerk1, "enrol", query, endpoint="members")
     with app.app_context():
-        confirmed = db.session.scalars(sa.select(Member.id).join(Org).where(
-            Org.code == "010101", Member.status == MemberStatus.CONFIRMED)).all()
+        confirmed = db.session.scalars(
+            sa.select(Member.id).join(Org).where(Org.code == "010101", Member.status == MemberStatus.CONFIRMED)
+        ).all()
         p03 = db.session.scalar(sa.select(Product.id).where(Product.code == "P03"))
-        in_flight = set(db.session.scalars(sa.select(Policy.member_id).where(
-            Policy.member_id.in_(confirmed), Policy.product_id == p03,
-            Policy.status.in_([PolicyStatus.NEW, PolicyStatus.RETURNED, PolicyStatus.REPORTED]))).all())
+        in_flight = set(
+            db.session.scalars(
+                sa.select(Policy.member_id).where(
+                    Policy.member_id.in_(confirmed),
+                    Policy.product_id == p03,
+                    Policy.status.in_([PolicyStatus.NEW, PolicyStatus.RETURNED, PolicyStatus.REPORTED]),
+                )
+            ).all()
+        )
     assert n == len(confirmed) and in_flight
-    page = execute(clerk1, "enrol", query, n, endpoint="members",
-                   **{"p-product": str(p03), "p-amount": "20", "p-effective": EFF.isoformat()})
+    page = execute(
+        clerk1,
+        "enrol",
+        query,
+        n,
+        endpoint="members",
+        **{"p-product": str(p03), "p-amount": "20", "p-effective": EFF.isoformat()},
+    )
     html = page.get_data(as_text=True)
     done, failed = map(int, re.search(r"已投保 (\d+) 人.*投保失败 (\d+) 人", html).groups())
     assert done + failed == n and done > 0 and failed >= len(in_flight)
     assert html.count("有在途业务") >= len(in_flight)
     with app.app_context():
-        created = db.session.scalar(sa.select(sa.func.count()).select_from(Policy).where(
-            Policy.member_id.in_(confirmed), Policy.product_id == p03, Policy.expected_effective_date == EFF,
-            Policy.status == PolicyStatus.NEW, Policy.created_by_id == sa.select(User.id).where(
-                User.username == "clerk1").scalar_subquery(), Policy.amount == Decimal("20.00")))
+        created = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Policy)
+            .where(
+                Policy.member_id.in_(confirmed),
+                Policy.product_id == p03,
+                Policy.expected_effective_date == EFF,
+                Policy.status == PolicyStatus.NEW,
+                Policy.created_by_id == sa.select(User.id).where(User.username == "clerk1").scalar_subquery(),
+                Policy.amount == Decimal("20.00"),
+            )
+        )
         assert created >= done
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
-            AuditLog.action == "enrol", AuditLog.entity == "policy")) == done
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuditLog)
+                .where(AuditLog.action == "enrol", AuditLog.entity == "policy")
+            )
+            == done
+        )
 
 
 def test_new_member_enrolment_with_an_amount_that_is_no_whole_share_fails_everyone(app, clerk1):
     m = make_member(app, "测新投己")
     query = qs((0, "CONFIRMED"), (2, "测新投己"))
-    html = execute(clerk1, "enrol", query, 1, endpoint="members",
-                   **{"p-product": str(product_id(app, "P03")), "p-amount": "30",
-                      "p-effective": EFF.isoformat()}).get_data(as_text=True)
+    html = execute(
+        clerk1,
+        "enrol",
+        query,
+        1,
+        endpoint="members",
+        **{"p-product": str(product_id(app, "P03")), "p-amount": "30", "p-effective": EFF.isoformat()},
+    ).get_data(as_text=True)
     assert "已投保 0 人" in html and "投保金额与份数不符" in html
     assert policies_of(app, m) == []
 
@@ -388,11 +456,14 @@ def test_new_member_enrolment_with_an_amount_that_is_no_whole_share_fails_everyo
 # ---- scope: nobody acts on rows outside their org subtree ----------------------------------------
 def test_clerk1_cannot_act_on_clerk2s_policies_through_any_request(app, clerk1):
     theirs = make_member(app, "测二单位", org="010102")
-    ids = [make_policy(app, theirs, "P03", PolicyStatus.NEW),
-           make_policy(app, theirs, "P01", PolicyStatus.RETURNED)]
+    ids = [make_policy(app, theirs, "P03", PolicyStatus.NEW), make_policy(app, theirs, "P01", PolicyStatus.RETURNED)]
     by_id = qs(search=theirs["id_number"])
-    for action, fields in [("report", {}), ("delete", {"phrase": "全部删除"}),
-                           ("change-date", {"p-effective": LATER.isoformat()}), ("totals", {})]:
+    for action, fields in [
+        ("report", {}),
+        ("delete", {"phrase": "全部删除"}),
+        ("change-date", {"p-effective": LATER.isoformat()}),
+        ("totals", {}),
+    ]:
         html, n = confirm(clerk1, action, by_id)
         assert n == 0, action
         if action != "totals":
@@ -404,14 +475,28 @@ def test_clerk1_cannot_act_on_clerk2s_policies_through_any_request(app, clerk1):
     for pid in ids:
         assert clerk1.get(f"/admin/policies/details/?id={pid}").status_code == 404
         assert clerk1.get(f"/admin/policies/edit/?id={pid}").status_code == 404
-        assert clerk1.post(f"/admin/policies/edit/?id={pid}",
-                           data={"csrf_token": csrf_token(clerk1), "member_ref": theirs["member_no"]}).status_code == 404
-        assert clerk1.post("/admin/policies/delete/", data={"csrf_token": csrf_token(clerk1), "id": pid}).status_code == 404
+        assert (
+            clerk1.post(
+                f"/admin/policies/edit/?id={pid}",
+                data={"csrf_token": csrf_token(clerk1), "member_ref": theirs["member_no"]},
+            ).status_code
+            == 404
+        )
+        assert (
+            clerk1.post("/admin/policies/delete/", data={"csrf_token": csrf_token(clerk1), "id": pid}).status_code
+            == 404
+        )
     assert status_of(app, *ids) == [PolicyStatus.NEW, PolicyStatus.RETURNED]
     assert [p.expected_effective_date for p in policies_of(app, theirs)] == [EFF, EFF]
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
-            AuditLog.entity == "policy", AuditLog.entity_id.in_(ids))) == 0
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuditLog)
+                .where(AuditLog.entity == "policy", AuditLog.entity_id.in_(ids))
+            )
+            == 0
+        )
 
 
 def test_agency1_cannot_reach_the_other_agencys_units(app, client):
@@ -421,8 +506,13 @@ def test_agency1_cannot_reach_the_other_agencys_units(app, client):
     csv = client.get("/admin/policies/export/csv/").get_data(as_text=True)
     assert "测西城" not in csv and west["member_no"] not in csv
     with app.app_context():
-        mine = db.session.scalar(sa.select(Member.member_no).join(Policy, Policy.member_id == Member.id)
-                                 .join(Org, Policy.org_id == Org.id).where(Org.code == "010102").limit(1))
+        mine = db.session.scalar(
+            sa.select(Member.member_no)
+            .join(Policy, Policy.member_id == Member.id)
+            .join(Org, Policy.org_id == Org.id)
+            .where(Org.code == "010102")
+            .limit(1)
+        )
     assert mine in csv and "东城区百货公司工会" in csv  # the export works, with agency1's own units
     assert "西城区供电局工会" not in csv
     for pid in ids:
@@ -440,8 +530,9 @@ def test_agency1_cannot_reach_the_other_agencys_units(app, client):
 def test_an_edit_or_delete_of_an_own_reported_policy_is_refused(app, clerk1):
     m = make_member(app, "测锁定")
     pid = make_policy(app, m, "P03", PolicyStatus.REPORTED)
-    page = clerk1.post("/admin/policies/delete/", data={"csrf_token": csrf_token(clerk1), "id": pid},
-                       follow_redirects=True)
+    page = clerk1.post(
+        "/admin/policies/delete/", data={"csrf_token": csrf_token(clerk1), "id": pid}, follow_redirects=True
+    )
     assert "只有新建或打回状态的投保记录可以修改或删除" in page.get_data(as_text=True)
     assert status_of(app, pid) == [PolicyStatus.REPORTED]
 
@@ -482,13 +573,16 @@ def test_two_concurrent_reports_report_each_policy_once_with_one_audit_row(app):
         assert errors == []
         assert len(results) == 2 and sum(r.done for r in results) == len(ids)  # together once, not twice
         with app.app_context():
-            assert db.session.scalar(sa.select(sa.func.count()).select_from(Policy).where(
-                Policy.id.in_(ids), Policy.status == PolicyStatus.REPORTED)) == len(ids)
+            assert db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Policy)
+                .where(Policy.id.in_(ids), Policy.status == PolicyStatus.REPORTED)
+            ) == len(ids)
             per_policy = db.session.execute(
-                sa.select(AuditLog.entity_id, sa.func.count()).where(AuditLog.entity == "policy",
-                                                                     AuditLog.action == "report",
-                                                                     AuditLog.entity_id.in_(ids))
-                .group_by(AuditLog.entity_id)).all()
+                sa.select(AuditLog.entity_id, sa.func.count())
+                .where(AuditLog.entity == "policy", AuditLog.action == "report", AuditLog.entity_id.in_(ids))
+                .group_by(AuditLog.entity_id)
+            ).all()
             assert sorted(pid for pid, _ in per_policy) == sorted(ids)
             assert {n for _, n in per_policy} == {1}
     finally:

@@ -1,5 +1,6 @@
 """Age (周岁) on the reference date: older than 16, younger than 55 (women) / 60 (men);
 over the limit and under 65 only with an approved exception and a confirmation."""
+
 from datetime import date
 
 import pytest

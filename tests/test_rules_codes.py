@@ -1,4 +1,5 @@
 """The code registry and the Check result: every failure has one code and the manual's words."""
+
 import json
 
 import pytest
@@ -96,7 +97,7 @@ def test_the_manual_says_what_to_do_next(code, hint):
 def test_only_the_fixes_are_warnings():
     assert Code.ID_NORMALIZED.is_warning and Code.NAME_TRIMMED.is_warning
     assert not Code.ID_LENGTH.is_warning and not Code.NEEDS_CONFIRMATION.is_warning
-    assert WARNINGS == {Code.ID_NORMALIZED, Code.NAME_TRIMMED, Code.NAME_DOT_NORMALIZED}
+    assert {Code.ID_NORMALIZED, Code.NAME_TRIMMED, Code.NAME_DOT_NORMALIZED} == WARNINGS
 
 
 def test_a_success_has_no_code_and_no_message():

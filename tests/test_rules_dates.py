@@ -1,4 +1,5 @@
 """Dates as clerks type them."""
+
 from datetime import date, datetime
 
 import pytest
@@ -14,8 +15,20 @@ def _rollback_after_test():
 
 @pytest.mark.parametrize(
     "value",
-    ["2026-03-01", "2026/03/01", "2026/3/1", "2026.3.1", "20260301", " 2026-03-01 ", "2026年3月1日",
-     "2026年03月01", "2026-03-01 00:00:00", "2026-03-01T08:30", date(2026, 3, 1), datetime(2026, 3, 1, 8, 30)],
+    [
+        "2026-03-01",
+        "2026/03/01",
+        "2026/3/1",
+        "2026.3.1",
+        "20260301",
+        " 2026-03-01 ",
+        "2026年3月1日",
+        "2026年03月01",
+        "2026-03-01 00:00:00",
+        "2026-03-01T08:30",
+        date(2026, 3, 1),
+        datetime(2026, 3, 1, 8, 30),
+    ],
 )
 def test_a_date_is_read_from_the_usual_ways_of_writing_it(value):
     assert parse_date(value) == date(2026, 3, 1)
@@ -23,11 +36,36 @@ def test_a_date_is_read_from_the_usual_ways_of_writing_it(value):
 
 @pytest.mark.parametrize(
     "value",
-    ["2026-02-29", "2026-13-01", "2026-00-10", "2026-04-31", "0000-01-01", "2026-03/01", "26-3-1",
-     "2026030", "", "tomorrow", 46082, 46082.0, None],
-    ids=["29 February of a common year", "month 13", "month 0", "31 April", "year 0", "mixed separators",
-         "two-digit year", "seven digits", "empty", "a word", "Excel serial day", "Excel serial float",
-         "None"],
+    [
+        "2026-02-29",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-04-31",
+        "0000-01-01",
+        "2026-03/01",
+        "26-3-1",
+        "2026030",
+        "",
+        "tomorrow",
+        46082,
+        46082.0,
+        None,
+    ],
+    ids=[
+        "29 February of a common year",
+        "month 13",
+        "month 0",
+        "31 April",
+        "year 0",
+        "mixed separators",
+        "two-digit year",
+        "seven digits",
+        "empty",
+        "a word",
+        "Excel serial day",
+        "Excel serial float",
+        "None",
+    ],
 )
 def test_anything_else_is_no_date(value):
     assert parse_date(value) is None

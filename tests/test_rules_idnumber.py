@@ -1,4 +1,5 @@
 """身份证号: 18 characters, a real birth date, the right check digit; cleaned before checking."""
+
 from datetime import date
 from decimal import Decimal
 
@@ -76,8 +77,14 @@ def test_an_id_number_must_have_18_characters(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["11010519491231002x", "1101051949123100X2", "11010519491231002A", "ABCDEFGHIJKLMNOPQR",
-     "１１０１０５１９４９１２３１００２X", "11010519491231002-"],
+    [
+        "11010519491231002x",
+        "1101051949123100X2",
+        "11010519491231002A",
+        "ABCDEFGHIJKLMNOPQR",
+        "１１０１０５１９４９１２３１００２X",
+        "11010519491231002-",
+    ],
     ids=["lower-case x unnormalized", "X not last", "letter last", "letters", "full-width", "dash"],
 )
 def test_an_id_number_holds_digits_and_a_final_X_only(text):
@@ -87,8 +94,16 @@ def test_an_id_number_holds_digits_and_a_final_X_only(text):
 @pytest.mark.parametrize(
     "birth",
     ["19990230", "19991301", "19990001", "19990100", "19000229", "18991231", "20260302", "21000101"],
-    ids=["30 February", "month 13", "month 0", "day 0", "29 February 1900 (no leap year)",
-         "before 1900", "the day after today", "future century"],
+    ids=[
+        "30 February",
+        "month 13",
+        "month 0",
+        "day 0",
+        "29 February 1900 (no leap year)",
+        "before 1900",
+        "the day after today",
+        "future century",
+    ],
 )
 def test_the_birth_date_must_be_a_real_day_between_1900_and_today(birth):
     first17 = f"110105{birth}123"
@@ -146,8 +161,16 @@ def test_a_clean_number_is_taken_as_it_is_without_a_warning():
         "110105\u300019491231\t002X\n",
         "\ufeff11010519491231002X",
     ],
-    ids=["outer spaces", "lower-case x", "full-width", "full-width lower-case x",
-         "full-width spaces", "inner spaces", "mixed blanks", "byte-order mark"],
+    ids=[
+        "outer spaces",
+        "lower-case x",
+        "full-width",
+        "full-width lower-case x",
+        "full-width spaces",
+        "inner spaces",
+        "mixed blanks",
+        "byte-order mark",
+    ],
 )
 def test_spaces_full_width_digits_and_a_lower_case_x_are_fixed_with_a_warning(raw):
     check = parse_id(raw, TODAY)
@@ -158,10 +181,26 @@ def test_spaces_full_width_digits_and_a_lower_case_x_are_fixed_with_a_warning(ra
 
 @pytest.mark.parametrize(
     "cell",
-    [1.10105e17, 110105194912310000, Decimal("110105194912310000"), "1.10105E+17", "1.10105e17",
-     "1.10105E17", " 1.10105E+17 ", "110105194912310000.0"],
-    ids=["float", "int", "Decimal", "text 1.10105E+17", "text 1.10105e17", "text 1.10105E17",
-         "text with spaces", "text with .0"],
+    [
+        1.10105e17,
+        110105194912310000,
+        Decimal("110105194912310000"),
+        "1.10105E+17",
+        "1.10105e17",
+        "1.10105E17",
+        " 1.10105E+17 ",
+        "110105194912310000.0",
+    ],
+    ids=[
+        "float",
+        "int",
+        "Decimal",
+        "text 1.10105E+17",
+        "text 1.10105e17",
+        "text 1.10105E17",
+        "text with spaces",
+        "text with .0",
+    ],
 )
 def test_a_cell_excel_stored_as_a_number_has_lost_digits_and_says_so(cell):
     check = parse_id(cell, TODAY)
@@ -169,8 +208,11 @@ def test_a_cell_excel_stored_as_a_number_has_lost_digits_and_says_so(cell):
     assert check.message == "身份证号单元格为数字格式，已丢失精度，请设为文本后重填"
 
 
-@pytest.mark.parametrize("cell", [None, "", "   ", "\u3000", float("nan")],
-                         ids=["None", "empty", "spaces", "full-width space", "NaN blank cell"])
+@pytest.mark.parametrize(
+    "cell",
+    [None, "", "   ", "\u3000", float("nan")],
+    ids=["None", "empty", "spaces", "full-width space", "NaN blank cell"],
+)
 def test_an_empty_cell_is_an_empty_id_number(cell):
     check = parse_id(cell, TODAY)
     assert (check.code, check.message) == (Code.ID_EMPTY, "身份证号不能为空")
@@ -201,8 +243,9 @@ def test_a_masked_number_shows_the_first_6_and_the_last_4_characters():
     assert mask_id(WORKED_EXAMPLE) == "110105********002X"
 
 
-@pytest.mark.parametrize("text,masked", [("110105491231002", "11***********02"), ("", ""), (None, ""),
-                                         ("12345", "*****")])
+@pytest.mark.parametrize(
+    "text,masked", [("110105491231002", "11***********02"), ("", ""), (None, ""), ("12345", "*****")]
+)
 def test_a_number_of_another_length_shows_no_more_than_a_third(text, masked):
     assert mask_id(text) == masked
 
@@ -227,7 +270,7 @@ def test_every_correctly_built_number_passes(region, birth, seq):
 @given(regions, births, seqs, st.integers(0, 16), st.integers(1, 9))
 def test_any_single_digit_change_in_the_first_17_is_caught(region, birth, seq, pos, delta):
     number = make_id(region, birth, seq)
-    changed = number[:pos] + str((int(number[pos]) + delta) % 10) + number[pos + 1:]
+    changed = number[:pos] + str((int(number[pos]) + delta) % 10) + number[pos + 1 :]
     assert check_id(changed, TODAY).code in (Code.ID_CHECKSUM, Code.ID_BIRTHDATE)
 
 

@@ -1,4 +1,5 @@
 """Receipts: the amount in Chinese capitals (大写金额) and in figures."""
+
 from decimal import Decimal
 
 import pytest
@@ -51,8 +52,15 @@ def test_an_int_is_whole_yuan():
 
 @pytest.mark.parametrize(
     "amount,message",
-    [(Decimal("-1"), "负数"), (Decimal("0.001"), "两位小数"), (Decimal(10) ** 12, "1万亿"),
-     ("1000000000000", "1万亿"), ("abc", "格式"), ("NaN", "有限"), (Decimal("Infinity"), "有限")],
+    [
+        (Decimal("-1"), "负数"),
+        (Decimal("0.001"), "两位小数"),
+        (Decimal(10) ** 12, "1万亿"),
+        ("1000000000000", "1万亿"),
+        ("abc", "格式"),
+        ("NaN", "有限"),
+        (Decimal("Infinity"), "有限"),
+    ],
     ids=["negative", "three decimals", "one 万亿", "one 万亿 as text", "no number", "NaN", "infinity"],
 )
 def test_an_amount_that_cannot_be_written_raises_a_value_error_in_chinese(amount, message):
@@ -66,8 +74,10 @@ def test_a_float_or_other_non_amount_is_a_type_error(amount):
         amount_in_words(amount)
 
 
-@pytest.mark.parametrize("amount,text", [(Decimal("1005.5"), "1005.50 元"), (Decimal("0"), "0.00 元"),
-                                         (100, "100.00 元"), ("12345.675", "12345.68 元")])
+@pytest.mark.parametrize(
+    "amount,text",
+    [(Decimal("1005.5"), "1005.50 元"), (Decimal("0"), "0.00 元"), (100, "100.00 元"), ("12345.675", "12345.68 元")],
+)
 def test_an_amount_in_figures_has_two_decimals_and_no_separator(amount, text):
     assert format_yuan(amount) == text
 

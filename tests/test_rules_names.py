@@ -17,16 +17,21 @@ def test_a_plain_name_or_one_with_a_middle_dot_is_accepted_as_it_is(name):
     assert (check.ok, check.value, check.warnings, check.field) == (True, name, (), "name")
 
 
-@pytest.mark.parametrize("raw", [" 张三 ", "\u3000张三", "张三\t", "\u00a0张三\n"],
-                         ids=["ASCII spaces", "full-width space", "tab", "NBSP and newline"])
+@pytest.mark.parametrize(
+    "raw",
+    [" 张三 ", "\u3000张三", "张三\t", "\u00a0张三\n"],
+    ids=["ASCII spaces", "full-width space", "tab", "NBSP and newline"],
+)
 def test_spaces_at_the_ends_are_trimmed_with_a_warning(raw):
     check = check_name(raw)
     assert (check.ok, check.value, check.warnings) == (True, "张三", (Code.NAME_TRIMMED,))
 
 
-@pytest.mark.parametrize("raw", ["张 三", "张\u3000三", "张\u00a0三", "张\t三", "张\u200b三", " 张 三 "],
-                         ids=["ASCII space", "full-width space", "NBSP", "tab", "zero-width space",
-                              "inside and at the ends"])
+@pytest.mark.parametrize(
+    "raw",
+    ["张 三", "张\u3000三", "张\u00a0三", "张\t三", "张\u200b三", " 张 三 "],
+    ids=["ASCII space", "full-width space", "NBSP", "tab", "zero-width space", "inside and at the ends"],
+)
 def test_a_space_of_any_width_inside_the_name_is_an_error(raw):
     check = check_name(raw)
     assert (check.ok, check.code, check.message) == (False, Code.NAME_SPACE, "姓名中间不得有空格")
@@ -45,8 +50,18 @@ def test_a_look_alike_of_the_middle_dot_becomes_the_middle_dot(raw):
 @pytest.mark.parametrize(
     "raw",
     ["张3", "张三1", "张三!", "张三（临时）", "·张三", "张三·", "阿依古丽··买买提", "张.三", "张_三", "张三😀"],
-    ids=["digit", "trailing digit", "exclamation", "brackets", "leading dot", "trailing dot",
-         "two dots", "full stop", "underscore", "emoji"],
+    ids=[
+        "digit",
+        "trailing digit",
+        "exclamation",
+        "brackets",
+        "leading dot",
+        "trailing dot",
+        "two dots",
+        "full stop",
+        "underscore",
+        "emoji",
+    ],
 )
 def test_digits_symbols_and_a_misplaced_dot_are_illegal_characters(raw):
     check = check_name(raw)

@@ -1,4 +1,5 @@
 """Product terms: women-only products, shares, amount = shares × price, policy periods."""
+
 from datetime import date
 from decimal import Decimal
 
@@ -52,15 +53,19 @@ def test_a_woman_can_be_enrolled_in_a_product_for_women_and_anyone_in_the_others
 # --- shares -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw,shares", [(1, 1), (2, 2), ("2", 2), (" 2 ", 2), ("２", 2), ("2.0", 2), ("+1", 1),
-                                        (2.0, 2), (Decimal("2.00"), 2)])
+@pytest.mark.parametrize(
+    "raw,shares",
+    [(1, 1), (2, 2), ("2", 2), (" 2 ", 2), ("２", 2), ("2.0", 2), ("+1", 1), (2.0, 2), (Decimal("2.00"), 2)],
+)
 def test_shares_are_a_whole_number_however_the_cell_holds_it(raw, shares):
     check = check_shares(P01, raw)
     assert (check.ok, check.value, check.field) == (True, shares, "shares")
 
 
-@pytest.mark.parametrize("raw", [0, 3, -1, "3", "1.5", 1.5, float("inf"), float("nan"), Decimal("1.5"),
-                                 Decimal("NaN"), "", "两份", None, True])
+@pytest.mark.parametrize(
+    "raw",
+    [0, 3, -1, "3", "1.5", 1.5, float("inf"), float("nan"), Decimal("1.5"), Decimal("NaN"), "", "两份", None, True],
+)
 def test_shares_must_lie_between_one_and_the_products_maximum(raw):
     check = check_shares(P01, raw)
     assert (check.ok, check.code, check.message) == (False, Code.SHARES_RANGE, "份数应在1至2之间")
@@ -76,9 +81,18 @@ def test_a_product_with_many_shares_allows_them_all():
 
 @pytest.mark.parametrize(
     "raw,amount",
-    [("100", "100.00"), (" 100.5 ", "100.50"), ("１００", "100.00"), (".5", "0.50"),
-     ("100.000", "100.00"), (100, "100.00"), (50.0, "50.00"), (0.1, "0.10"),
-     (Decimal("1E+2"), "100.00"), (Decimal("30.0"), "30.00")],
+    [
+        ("100", "100.00"),
+        (" 100.5 ", "100.50"),
+        ("１００", "100.00"),
+        (".5", "0.50"),
+        ("100.000", "100.00"),
+        (100, "100.00"),
+        (50.0, "50.00"),
+        (0.1, "0.10"),
+        (Decimal("1E+2"), "100.00"),
+        (Decimal("30.0"), "30.00"),
+    ],
 )
 def test_an_amount_is_a_positive_figure_with_at_most_two_decimals(raw, amount):
     check = parse_amount(raw)
@@ -87,9 +101,33 @@ def test_an_amount_is_a_positive_figure_with_at_most_two_decimals(raw, amount):
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "abc", "100.001", "1e2", "-5", "0", "0.00", "nan", "inf", "5_000", "1,000", 0.1 + 0.2, 1e-05,
-     float("nan"), Decimal("-1"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("0.001"),
-     10**12, Decimal(10) ** 30, None, True, [100], object()],
+    [
+        "",
+        "abc",
+        "100.001",
+        "1e2",
+        "-5",
+        "0",
+        "0.00",
+        "nan",
+        "inf",
+        "5_000",
+        "1,000",
+        0.1 + 0.2,
+        1e-05,
+        float("nan"),
+        Decimal("-1"),
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("Infinity"),
+        Decimal("0.001"),
+        10**12,
+        Decimal(10) ** 30,
+        None,
+        True,
+        [100],
+        object(),
+    ],
 )
 def test_anything_else_is_an_invalid_amount(raw):
     check = parse_amount(raw)
@@ -173,8 +211,15 @@ D = date
         ((D(2026, 1, 1), D(2026, 2, 1)), (D(2025, 1, 1), None), True),
         ((D(2026, 1, 1), D(2026, 2, 1)), (D(2026, 3, 1), None), False),
     ],
-    ids=["sharing the last day", "one after the other", "one inside the other", "reversed order",
-         "open end reaching the other", "the other open since before", "the other open but later"],
+    ids=[
+        "sharing the last day",
+        "one after the other",
+        "one inside the other",
+        "reversed order",
+        "open end reaching the other",
+        "the other open since before",
+        "the other open but later",
+    ],
 )
 def test_periods_overlap_when_they_share_a_day(a, b, overlap):
     assert periods_overlap(*a, *b) == overlap

@@ -3,16 +3,27 @@
 The tamper tests are generated over every model view registered in the admin: clerk1 asks for a
 row of clerk2's or clerk3's unit by id in details, edit, delete and export, and gets 404/403 with
 the row unchanged."""
-from datetime import date, timedelta
+
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from conftest import csrf_token, login_as
 from flask_admin.contrib.sqla import ModelView
 
-from conftest import csrf_token, login_as
 from models import (
-    ApplicationStatus, ChangeApplication, ImportBatch, BatchKind, Member, Org, Policy, TerminationApplication,
-    TransferApplication, User, db, scoped,
+    ApplicationStatus,
+    BatchKind,
+    ChangeApplication,
+    ImportBatch,
+    Member,
+    Org,
+    Policy,
+    TerminationApplication,
+    TransferApplication,
+    User,
+    db,
+    scoped,
 )
 
 
@@ -35,16 +46,35 @@ def _seed_applications():
         org, user = _org(code), _user(clerk)
         member = db.session.scalar(sa.select(Member).where(Member.org_id == org.id).limit(1))
         policy = db.session.scalar(sa.select(Policy).where(Policy.org_id == org.id).limit(1))
-        db.session.add(TerminationApplication(org=org, reason="调离本单位", requested_end_date=date.today(),
-                                              created_by=user, policies=[policy]))
-        db.session.add(ChangeApplication(member=member, org=org, old_name=member.name, new_name=member.name + "华",
-                                         reason="更正姓名", created_by=user))
-        db.session.add(ImportBatch(kind=BatchKind.MEMBERS, file_name=f"{code}.xlsx", sha256=code * 8, user=user,
-                                   org=org))
+        db.session.add(
+            TerminationApplication(
+                org=org, reason="调离本单位", requested_end_date=date.today(), created_by=user, policies=[policy]
+            )
+        )
+        db.session.add(
+            ChangeApplication(
+                member=member,
+                org=org,
+                old_name=member.name,
+                new_name=member.name + "华",
+                reason="更正姓名",
+                created_by=user,
+            )
+        )
+        db.session.add(
+            ImportBatch(kind=BatchKind.MEMBERS, file_name=f"{code}.xlsx", sha256=code * 8, user=user, org=org)
+        )
     east, west = _org("010102"), _org("010201")
     m = db.session.scalar(sa.select(Member).where(Member.org_id == west.id).limit(1))
-    db.session.add(TransferApplication(member=m, from_org=west, to_org=_org("010201"), created_by=_user("clerk3"),
-                                       status=ApplicationStatus.SUBMITTED))
+    db.session.add(
+        TransferApplication(
+            member=m,
+            from_org=west,
+            to_org=_org("010201"),
+            created_by=_user("clerk3"),
+            status=ApplicationStatus.SUBMITTED,
+        )
+    )
     m2 = db.session.scalar(sa.select(Member).where(Member.org_id == east.id).limit(1))
     db.session.add(TransferApplication(member=m2, from_org=east, to_org=east, created_by=_user("clerk2")))
     db.session.commit()
@@ -188,8 +218,9 @@ def test_list_counts_match_the_scope(app, client):
     import re
 
     with app.app_context():
-        expected = db.session.scalar(sa.select(sa.func.count()).select_from(Member).join(Org)
-                                     .where(Org.code == "010101"))
+        expected = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Member).join(Org).where(Org.code == "010101")
+        )
     login_as(app, client, "clerk1")
     html = client.get("/admin/members/").get_data(as_text=True)
     m = re.search(r"列表\s*\((\d+)\)", html)

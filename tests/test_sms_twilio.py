@@ -1,15 +1,16 @@
 """The Twilio SMS backend, seen through a fake `twilio.http.HttpClient`: no network, but the exact
 request the `twilio` library would send."""
+
 from __future__ import annotations
 
 import json
 import re
 
 import pytest
+from test_login import each_request_stands_alone, log_in, send_code, user_row  # noqa: F401
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from test_login import each_request_stands_alone, log_in, send_code, user_row  # noqa: F401
 from views import auth
 from views.sms import SmsError, TwilioBackend, make_backend
 
@@ -28,20 +29,35 @@ class FakeHttpClient(HttpClient):
         self.status = status
         self.error = error
 
-    def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
-                allow_redirects=False):
-        self.requests.append({"method": method, "uri": uri, "params": params, "data": dict(data or {}),
-                              "headers": headers, "auth": auth})
+    def request(
+        self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
+    ):
+        self.requests.append(
+            {"method": method, "uri": uri, "params": params, "data": dict(data or {}), "headers": headers, "auth": auth}
+        )
         if self.status >= 400:
             return Response(self.status, json.dumps(self.error or {}))
         data = data or {}
         message = {
-            "sid": "SM" + "1" * 32, "account_sid": SID, "api_version": "2010-04-01", "status": "queued",
-            "to": data.get("To"), "from": data.get("From"), "messaging_service_sid": data.get("MessagingServiceSid"),
-            "body": data.get("Body"), "num_segments": "1", "num_media": "0", "direction": "outbound-api",
-            "price": None, "price_unit": "USD", "error_code": None, "error_message": None,
-            "date_created": "Wed, 25 Nov 2026 08:00:00 +0000", "date_updated": "Wed, 25 Nov 2026 08:00:00 +0000",
-            "date_sent": None, "uri": f"/2010-04-01/Accounts/{SID}/Messages/SM{'1' * 32}.json",
+            "sid": "SM" + "1" * 32,
+            "account_sid": SID,
+            "api_version": "2010-04-01",
+            "status": "queued",
+            "to": data.get("To"),
+            "from": data.get("From"),
+            "messaging_service_sid": data.get("MessagingServiceSid"),
+            "body": data.get("Body"),
+            "num_segments": "1",
+            "num_media": "0",
+            "direction": "outbound-api",
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "date_created": "Wed, 25 Nov 2026 08:00:00 +0000",
+            "date_updated": "Wed, 25 Nov 2026 08:00:00 +0000",
+            "date_sent": None,
+            "uri": f"/2010-04-01/Accounts/{SID}/Messages/SM{'1' * 32}.json",
             "subresource_uris": {},
         }
         return Response(201, json.dumps(message))
@@ -78,9 +94,15 @@ def test_a_messaging_service_sender_sends_messaging_service_sid():
 
 
 def test_a_twilio_error_becomes_sms_error():
-    sms, http = backend(status=400, error={
-        "code": 21211, "message": "Invalid 'To' Phone Number: +861380000000X",
-        "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})
+    sms, http = backend(
+        status=400,
+        error={
+            "code": 21211,
+            "message": "Invalid 'To' Phone Number: +861380000000X",
+            "more_info": "https://www.twilio.com/docs/errors/21211",
+            "status": 400,
+        },
+    )
     with pytest.raises(SmsError) as err:
         sms.send("+8613800000005", "clerk1", "123456")
     assert "21211" in str(err.value) or "Invalid" in str(err.value)
@@ -130,8 +152,7 @@ def test_the_login_page_sends_one_twilio_message_whose_code_logs_in(app, client,
 
 
 def test_when_twilio_fails_the_clerk_is_told_and_may_retry_at_once(app, client, monkeypatch):
-    sms, http = backend(status=400, error={"code": 30003, "message": "Unreachable destination handset",
-                                           "status": 400})
+    sms, http = backend(status=400, error={"code": 30003, "message": "Unreachable destination handset", "status": 400})
     monkeypatch.setitem(app.extensions, "sms", sms)
     assert send_code(client, "clerk1") == (400, {"ok": False, "message": auth.MSG_SMS_FAILED})
     row = user_row(app, "clerk1")
@@ -141,4 +162,3 @@ def test_when_twilio_fails_the_clerk_is_told_and_may_retry_at_once(app, client, 
     status, body = send_code(client, "clerk1")
     assert status == 200 and body["ok"] is True
     assert len(http.requests) == 2
-

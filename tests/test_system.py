@@ -1,9 +1,10 @@
 """系统管理: units (tree-aware), users, products, and the audit log every change writes."""
+
 from decimal import Decimal
 
 import sqlalchemy as sa
-
 from conftest import csrf_token, login_as
+
 from models import AuditLog, Member, MemberStatus, Org, Product, User, db, write_audit
 
 
@@ -14,14 +15,26 @@ def _org(code):
 def test_admin_adds_a_product_and_the_audit_log_records_it(app, client):
     login_as(app, client, "admin")
     token = csrf_token(client)
-    page = client.post("/admin/products/new/", data={
-        "csrf_token": token, "code": "P09", "name": "职工重大疾病互助保障", "price": "40.00", "max_shares": "3",
-        "term_months": "12", "gender_restriction": "", "active": "y"})
+    page = client.post(
+        "/admin/products/new/",
+        data={
+            "csrf_token": token,
+            "code": "P09",
+            "name": "职工重大疾病互助保障",
+            "price": "40.00",
+            "max_shares": "3",
+            "term_months": "12",
+            "gender_restriction": "",
+            "active": "y",
+        },
+    )
     assert page.status_code == 302
     with app.app_context():
         product = db.session.scalar(sa.select(Product).where(Product.code == "P09"))
         assert product.price == Decimal("40.00") and product.gender_restriction is None
-        log = db.session.scalar(sa.select(AuditLog).where(AuditLog.entity == "product", AuditLog.entity_id == product.id))
+        log = db.session.scalar(
+            sa.select(AuditLog).where(AuditLog.entity == "product", AuditLog.entity_id == product.id)
+        )
         assert log.action == "create" and log.after["name"] == "职工重大疾病互助保障"
         assert log.user.username == "admin"
 
@@ -32,9 +45,19 @@ def test_editing_a_user_writes_before_and_after(app, client):
     with app.app_context():
         clerk = db.session.scalar(sa.select(User).where(User.username == "clerk3"))
         pk, org_id = clerk.id, clerk.org_id
-    page = client.post(f"/admin/users/edit/?id={pk}", data={
-        "csrf_token": token, "username": "clerk3", "display_name": "陈静静", "org": str(org_id),
-        "role": "unit_clerk", "phone": "+8613800000007", "active": "y", "new_password": ""})
+    page = client.post(
+        f"/admin/users/edit/?id={pk}",
+        data={
+            "csrf_token": token,
+            "username": "clerk3",
+            "display_name": "陈静静",
+            "org": str(org_id),
+            "role": "unit_clerk",
+            "phone": "+8613800000007",
+            "active": "y",
+            "new_password": "",
+        },
+    )
     assert page.status_code == 302, page.get_data(as_text=True)[:500]
     with app.app_context():
         log = db.session.scalar(sa.select(AuditLog).where(AuditLog.entity == "user", AuditLog.entity_id == pk))
@@ -49,9 +72,19 @@ def test_a_user_phone_must_be_a_mainland_mobile(app, client):
     token = csrf_token(client)
     with app.app_context():
         org_id = _org("010101").id
-    page = client.post("/admin/users/new/", data={
-        "csrf_token": token, "username": "clerk9", "display_name": "新人", "org": str(org_id), "role": "unit_clerk",
-        "phone": "13800000009", "active": "y", "new_password": "Strong-2026"})
+    page = client.post(
+        "/admin/users/new/",
+        data={
+            "csrf_token": token,
+            "username": "clerk9",
+            "display_name": "新人",
+            "org": str(org_id),
+            "role": "unit_clerk",
+            "phone": "13800000009",
+            "active": "y",
+            "new_password": "Strong-2026",
+        },
+    )
     assert page.status_code == 200
     assert "手机号码须为大陆手机号" in page.get_data(as_text=True)
     with app.app_context():
@@ -64,9 +97,17 @@ def test_moving_an_agency_moves_its_whole_subtree(app, client):
     with app.app_context():
         west, root = _org("0102"), _org("000")
         pk, root_id = west.id, root.id
-    page = client.post(f"/admin/orgs/edit/?id={pk}", data={
-        "csrf_token": token, "code": "0102", "name": "西城代办处", "level": "agency", "parent": str(root_id),
-        "active": "y"})
+    page = client.post(
+        f"/admin/orgs/edit/?id={pk}",
+        data={
+            "csrf_token": token,
+            "code": "0102",
+            "name": "西城代办处",
+            "level": "agency",
+            "parent": str(root_id),
+            "active": "y",
+        },
+    )
     assert page.status_code == 302, page.get_data(as_text=True)[:800]
     with app.app_context():
         assert _org("0102").path == "/000/0102/"
@@ -80,9 +121,17 @@ def test_a_unit_cannot_be_moved_under_its_own_child(app, client):
     with app.app_context():
         agency, unit = _org("0101"), _org("010101")
         pk, unit_id = agency.id, unit.id
-    page = client.post(f"/admin/orgs/edit/?id={pk}", data={
-        "csrf_token": token, "code": "0101", "name": "东城代办处", "level": "agency", "parent": str(unit_id),
-        "active": "y"})
+    page = client.post(
+        f"/admin/orgs/edit/?id={pk}",
+        data={
+            "csrf_token": token,
+            "code": "0101",
+            "name": "东城代办处",
+            "level": "agency",
+            "parent": str(unit_id),
+            "active": "y",
+        },
+    )
     assert "不能把单位移到它自己的下级单位之下" in page.get_data(as_text=True)
     with app.app_context():
         assert _org("0101").path == "/000/01/0101/"
@@ -93,8 +142,17 @@ def test_an_org_code_with_wildcards_is_refused(app, client):
     token = csrf_token(client)
     with app.app_context():
         parent = _org("0101").id
-    page = client.post("/admin/orgs/new/", data={
-        "csrf_token": token, "code": "01_%", "name": "坏编号", "level": "unit", "parent": str(parent), "active": "y"})
+    page = client.post(
+        "/admin/orgs/new/",
+        data={
+            "csrf_token": token,
+            "code": "01_%",
+            "name": "坏编号",
+            "level": "unit",
+            "parent": str(parent),
+            "active": "y",
+        },
+    )
     assert "单位编号只能由字母和数字组成" in page.get_data(as_text=True)
 
 
@@ -136,4 +194,7 @@ def test_admin_resets_a_password_and_the_old_one_stops_working(app, client):
     assert "已重置 clerk2 的密码" in page.get_data(as_text=True)
     with app.app_context():
         assert not db.session.get(User, pk).check_password("Demo-2026")
-        assert db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "user", AuditLog.entity_id == pk)) == "reset_password"
+        assert (
+            db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "user", AuditLog.entity_id == pk))
+            == "reset_password"
+        )

@@ -1,4 +1,5 @@
 """The Chinese admin: one module per screen, menus as in DESIGN.md §5."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,18 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from models import (
-    AuditLog, ChangeApplication, ImportBatch, Member, Org, Policy, Product, Receipt, TerminationApplication,
-    TransferApplication, User, db,
+    AuditLog,
+    ChangeApplication,
+    ImportBatch,
+    Member,
+    Org,
+    Policy,
+    Product,
+    Receipt,
+    TerminationApplication,
+    TransferApplication,
+    User,
+    db,
 )
 
 from .applications import ChangeView, TerminationView, TransferView
@@ -52,8 +63,9 @@ def init_admin(app) -> Admin:
     admin.add_view(TransferView(TransferApplication, s, name="会员调动管理", category=MEMBERS, endpoint="transfers"))
     admin.add_view(ChangeView(ChangeApplication, s, name="会员变更管理", category=MEMBERS, endpoint="changes"))
     admin.add_view(PolicyView(Policy, s, name="投保管理", category=POLICIES, endpoint="policies"))
-    admin.add_view(TerminationView(TerminationApplication, s, name="保单提前终止", category=POLICIES,
-                                   endpoint="terminations"))
+    admin.add_view(
+        TerminationView(TerminationApplication, s, name="保单提前终止", category=POLICIES, endpoint="terminations")
+    )
     admin.add_view(ExpiringPolicyView(Policy, s, name="即将到期订单", category=POLICIES, endpoint="expiring"))
     admin.add_view(ReceiptView(Receipt, s, name="收据管理", category=POLICIES, endpoint="receipts"))
     admin.add_view(BatchView(ImportBatch, s, name="批量业务", category=BATCHES, endpoint="batches"))

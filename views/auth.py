@@ -3,6 +3,7 @@
 All login state (the code's hash, its age, tries, failed attempts, lock-out, the send log) is in
 the database, so any number of worker processes agree.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,8 +74,12 @@ def _safe_next(target: str) -> str:
     """A path on this site to go to after login; anything else (another site, "//host",
     "/\\host", control characters browsers strip) goes to 首页."""
     target = target or ""
-    if (not target.startswith("/") or target.startswith("//") or "\\" in target
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)):
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return url_for("admin.index")
     return target
 
@@ -124,7 +129,10 @@ def send_code(username: str, password: str, ip: str) -> tuple[bool, str]:
     if db.session.scalar(count.where(SmsSend.user_id == user.id, SmsSend.sent_at >= hour_ago)) >= SENDS_PER_HOUR:
         db.session.rollback()
         return False, MSG_TOO_MANY
-    if db.session.scalar(count.where(SmsSend.ip == ip, SmsSend.sent_at >= hour_ago)) >= current_app.config["SMS_PER_IP_HOURLY"]:
+    if (
+        db.session.scalar(count.where(SmsSend.ip == ip, SmsSend.sent_at >= hour_ago))
+        >= current_app.config["SMS_PER_IP_HOURLY"]
+    ):
         db.session.rollback()
         return False, MSG_TOO_MANY
     if sms_budget_exhausted(now):

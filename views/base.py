@@ -3,6 +3,7 @@
 Every model view derives from `ScopedModelView`, so the list, count, detail, edit, delete,
 export, ajax look-ups and relation drop-downs all pass through `models.scope`.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -17,9 +18,10 @@ from flask_admin.model import typefmt
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 
-from .bulk import BulkActionsMixin
-from models import LabeledEnum, db, scope_filter, scoped, write_audit
+from models import LabeledEnum, db, scoped, write_audit
 from models.org import Role
+
+from .bulk import BulkActionsMixin
 
 ALL_ROLES = frozenset(Role)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -195,8 +197,11 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
         and the id: ix_policy_org_status_product), and only the page's 20 rows are read and joined
         to their member, product and unit — not every matching row before the sort."""
         paged = super()._apply_pagination(query, page, page_size)
-        if (not (page_size if page_size is not None else self.page_size) or isinstance(self._primary_key, tuple)
-                or not query._order_by_clauses):  # unordered (a column that cannot be sorted): left as it was
+        if (
+            not (page_size if page_size is not None else self.page_size)
+            or isinstance(self._primary_key, tuple)
+            or not query._order_by_clauses
+        ):  # unordered (a column that cannot be sorted): left as it was
             return paged
         pk = getattr(self.model, self._primary_key)
         ids = paged.with_entities(pk).options(sa.orm.lazyload("*")).subquery()
@@ -317,22 +322,33 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
         return self.audit_entity or self.model.__tablename__
 
     def _snapshot(self, model) -> dict:
-        return {col.key: _json_value(getattr(model, col.key, None)) for col in self.model.__table__.columns
-                if col.key not in SECRET_COLUMNS}
+        return {
+            col.key: _json_value(getattr(model, col.key, None))
+            for col in self.model.__table__.columns
+            if col.key not in SECRET_COLUMNS
+        }
 
     def on_model_change(self, form, model, is_created):
         """Remember the old values of what the form changed, for the audit row."""
         if not is_created:
-            g._audit_before = {attr.key: _json_value(attr.history.deleted[0])
-                               for attr in sa.inspect(model).attrs
-                               if attr.key not in SECRET_COLUMNS and attr.history.deleted
-                               and not hasattr(attr.history.deleted[0], "__table__")}
+            g._audit_before = {
+                attr.key: _json_value(attr.history.deleted[0])
+                for attr in sa.inspect(model).attrs
+                if attr.key not in SECRET_COLUMNS
+                and attr.history.deleted
+                and not hasattr(attr.history.deleted[0], "__table__")
+            }
 
     def after_model_change(self, form, model, is_created):
         user = current_user()
-        write_audit("create" if is_created else "update", self._audit_entity(), [model.id], user.id,
-                    before=None if is_created else getattr(g, "_audit_before", None),
-                    after=self._snapshot(model))
+        write_audit(
+            "create" if is_created else "update",
+            self._audit_entity(),
+            [model.id],
+            user.id,
+            before=None if is_created else getattr(g, "_audit_before", None),
+            after=self._snapshot(model),
+        )
         db.session.commit()
 
     def on_model_delete(self, model):

@@ -1,5 +1,6 @@
 """批量业务管理 → 批量业务: upload → 【业务校验】 → 【业务办理】 → result download, with the
 templates from 首页 and the list of past batches of the user's scope."""
+
 from __future__ import annotations
 
 import tempfile
@@ -11,7 +12,17 @@ from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 
-from batch import KINDS, BatchFileError, check_batch, create_batch, earlier_upload, get_kind, process_batch, result_path, write_failed
+from batch import (
+    KINDS,
+    BatchFileError,
+    check_batch,
+    create_batch,
+    earlier_upload,
+    get_kind,
+    process_batch,
+    result_path,
+    write_failed,
+)
 from batch.result import write_template
 from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, Product, db, scoped
 
@@ -31,16 +42,42 @@ class BatchView(ScopedModelView):
     upload_roles = frozenset(access.UNIT | access.AGENCY)
     export_roles = access.BUSINESS
     list_template = "admin/batch_list.html"
-    column_list = ["created_at", "kind", "file_name", "user", "org", "status", "total_rows", "ok_rows",
-                   "error_rows", "created_rows"]
-    column_labels = {"created_at": "上传时间", "kind": "业务类型", "file_name": "文件名", "user": "上传人",
-                     "org": "单位", "status": "状态", "total_rows": "总行数", "ok_rows": "校验通过",
-                     "error_rows": "失败", "created_rows": "已办理", "sha256": "文件指纹", "size": "文件大小（字节）",
-                     "message": "说明", "checked_at": "校验时间", "processed_at": "办理时间", "params": "参数",
-                     "result_path": "结果文件"}
+    column_list = [
+        "created_at",
+        "kind",
+        "file_name",
+        "user",
+        "org",
+        "status",
+        "total_rows",
+        "ok_rows",
+        "error_rows",
+        "created_rows",
+    ]
+    column_labels = {
+        "created_at": "上传时间",
+        "kind": "业务类型",
+        "file_name": "文件名",
+        "user": "上传人",
+        "org": "单位",
+        "status": "状态",
+        "total_rows": "总行数",
+        "ok_rows": "校验通过",
+        "error_rows": "失败",
+        "created_rows": "已办理",
+        "sha256": "文件指纹",
+        "size": "文件大小（字节）",
+        "message": "说明",
+        "checked_at": "校验时间",
+        "processed_at": "办理时间",
+        "params": "参数",
+        "result_path": "结果文件",
+    }
     column_formatters = {"file_name": _file_link}
-    column_filters = [FilterEqual(ImportBatch.kind, "业务类型", options=BatchKind.choices()),
-                      FilterEqual(ImportBatch.status, "状态", options=BatchStatus.choices())]
+    column_filters = [
+        FilterEqual(ImportBatch.kind, "业务类型", options=BatchKind.choices()),
+        FilterEqual(ImportBatch.status, "状态", options=BatchStatus.choices()),
+    ]
     column_default_sort = ("id", True)
 
     def _may_upload(self) -> bool:
@@ -88,9 +125,16 @@ class BatchView(ScopedModelView):
                     else:
                         return redirect(self.get_url(".run_view", batch_id=batch.id))
         products = db.session.scalars(sa.select(Product).where(Product.active.is_(True)).order_by(Product.code)).all()
-        return self.render("admin/batch_upload.html", tabs=TABS, kind=kind, available=available, error=error,
-                           units=self._units() if kind == "members" and user.org.level != OrgLevel.UNIT else None,
-                           products=products, form=request.form)
+        return self.render(
+            "admin/batch_upload.html",
+            tabs=TABS,
+            kind=kind,
+            available=available,
+            error=error,
+            units=self._units() if kind == "members" and user.org.level != OrgLevel.UNIT else None,
+            products=products,
+            form=request.form,
+        )
 
     def _batch(self, batch_id):
         return self.get_one(batch_id)
@@ -98,8 +142,14 @@ class BatchView(ScopedModelView):
     @expose("/run/<int:batch_id>/", methods=("GET",))
     def run_view(self, batch_id):
         batch = self._batch(batch_id)
-        return self.render("admin/batch_run.html", batch=batch, outcome=None, stage=None,
-                           earlier=earlier_upload(batch), may_run=self._may_run(batch))
+        return self.render(
+            "admin/batch_run.html",
+            batch=batch,
+            outcome=None,
+            stage=None,
+            earlier=earlier_upload(batch),
+            may_run=self._may_run(batch),
+        )
 
     def _may_run(self, batch) -> bool:
         return self._may_upload() and batch.user_id == current_user().id
@@ -119,8 +169,14 @@ class BatchView(ScopedModelView):
             error = str(exc)
         if error:
             flash(error, "error")
-        return self.render("admin/batch_run.html", batch=batch, outcome=outcome, stage=stage,
-                           earlier=earlier_upload(batch), may_run=self._may_run(batch))
+        return self.render(
+            "admin/batch_run.html",
+            batch=batch,
+            outcome=outcome,
+            stage=stage,
+            earlier=earlier_upload(batch),
+            may_run=self._may_run(batch),
+        )
 
     @expose("/run/<int:batch_id>/result/")
     def result_view(self, batch_id):

@@ -5,11 +5,12 @@ the count, the rows that will be skipped and why, 汇总金额 where it applies,
 parameters.  Confirming re-counts: if the number of actionable rows changed, nothing is done
 and the page asks again; otherwise the action runs in one transaction.
 """
+
 from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, redirect, request, send_file, url_for
+from flask import abort, flash, redirect, request, send_file
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
@@ -37,11 +38,13 @@ class BulkActionsMixin:
         args = self._get_list_extra_args()
         query, count_query, joins, count_joins = self.get_query(), None, {}, {}
         if self._search_supported and args.search:
-            query, count_query, joins, count_joins = self._apply_search(query, count_query, joins, count_joins,
-                                                                        args.search)
+            query, count_query, joins, count_joins = self._apply_search(
+                query, count_query, joins, count_joins, args.search
+            )
         if args.filters and self._filters:
-            query, count_query, joins, count_joins = self._apply_filters(query, count_query, joins, count_joins,
-                                                                         args.filters)
+            query, count_query, joins, count_joins = self._apply_filters(
+                query, count_query, joins, count_joins, args.filters
+            )
         return query
 
     def current_ids(self):
@@ -50,7 +53,7 @@ class BulkActionsMixin:
     def active_filter_text(self) -> list[str]:
         args = self._get_list_extra_args()
         out = []
-        for idx, name, value in args.filters or []:
+        for idx, _name, value in args.filters or []:
             flt = self._filters[idx]
             label = str(flt.name)
             options = dict((str(k), str(v)) for k, v in (flt.get_options(self) or []))
@@ -85,11 +88,14 @@ class BulkActionsMixin:
             elif params_form is not None and not params_form.validate():
                 warning = "请按提示填写后再点【确定】。"
             elif expected != summary.actionable:
-                warning = (f"数据已变化：确认时为 {expected} 条，现在为 {summary.actionable} 条。"
-                           "本次没有做任何操作，请核对后重新确认。")
+                warning = (
+                    f"数据已变化：确认时为 {expected} 条，现在为 {summary.actionable} 条。"
+                    "本次没有做任何操作，请核对后重新确认。"
+                )
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
                 from batch.result import write_failures
+
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -100,13 +106,24 @@ class BulkActionsMixin:
                 if result.failures:
                     token = f"{user.id}_{uuid.uuid4().hex}"
                     write_failures(failures_path(token), result.failures)
-                    return self.render("admin/bulk_result.html", action=action, result=result,
-                                       list_url=self.list_url(),
-                                       failures_url=self.get_url(".bulk_failures_view", token=token))
+                    return self.render(
+                        "admin/bulk_result.html",
+                        action=action,
+                        result=result,
+                        list_url=self.list_url(),
+                        failures_url=self.get_url(".bulk_failures_view", token=token),
+                    )
                 return redirect(self.list_url())
-        return self.render("admin/bulk_confirm.html", action=action, summary=summary, params_form=params_form,
-                           confirm=confirm, warning=warning, filters=self.active_filter_text(),
-                           list_url=self.list_url())
+        return self.render(
+            "admin/bulk_confirm.html",
+            action=action,
+            summary=summary,
+            params_form=params_form,
+            confirm=confirm,
+            warning=warning,
+            filters=self.active_filter_text(),
+            list_url=self.list_url(),
+        )
 
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
@@ -117,8 +134,12 @@ class BulkActionsMixin:
         path = failures_path(token)
         if not token.startswith(f"{user.id}_") or not path.exists():
             abort(404)
-        return send_file(path, as_attachment=True, download_name="批量投保失败人员名单.xlsx",
-                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return send_file(
+            path,
+            as_attachment=True,
+            download_name="批量投保失败人员名单.xlsx",
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
 
 
 def failures_path(token: str):

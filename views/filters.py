@@ -1,8 +1,8 @@
 """List filters that reach a related table through an indexed subquery (never a join that could
 multiply rows), e.g. 投保管理 filtered by the member's 身份证号 or the unit's 单位编号."""
+
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 
 

@@ -1,4 +1,5 @@
 """The single-entry 入会 form: every field checked by the same rules as the batch files."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -17,9 +18,14 @@ OVER_AGE_QUESTION = "此会员超出投保年龄，是否继续投保？如确�
 
 
 class MemberEntryForm(AdminForm):
-    name = StringField("姓名", [InputRequired("请填写姓名")], description="姓名中间不得有空格；少数民族姓名的间隔号用“·”")
-    id_number = StringField("身份证号", [InputRequired("请填写身份证号")],
-                            description="18位，末尾X须大写。性别和出生日期由身份证号自动得出，无需填写")
+    name = StringField(
+        "姓名", [InputRequired("请填写姓名")], description="姓名中间不得有空格；少数民族姓名的间隔号用“·”"
+    )
+    id_number = StringField(
+        "身份证号",
+        [InputRequired("请填写身份证号")],
+        description="18位，末尾X须大写。性别和出生日期由身份证号自动得出，无需填写",
+    )
     phone = StringField("联系电话", [Optional(), Regexp(r"^[0-9+\- ]{7,20}$", message="联系电话只能填写数字，7至20位")])
     over_age_exception = BooleanField("未办理正式退休手续（如局级干部、高级职称），已提供相关文件并经代办处同意")
     over_age_note = StringField("超龄例外说明", [Optional(), Length(max=200, message="说明不超过200字")])
@@ -61,8 +67,11 @@ class MemberEntryForm(AdminForm):
 
     def _check_not_admitted(self, number: str) -> bool:
         user = current_user()
-        stmt = (sa.select(Member.id, Member.member_no, Org.name, scope_filter(Org, user).label("mine"))
-                .join(Org, Org.id == Member.org_id).where(Member.id_number == number))
+        stmt = (
+            sa.select(Member.id, Member.member_no, Org.name, scope_filter(Org, user).label("mine"))
+            .join(Org, Org.id == Member.org_id)
+            .where(Member.id_number == number)
+        )
         if self._obj is not None and getattr(self._obj, "id", None):
             stmt = stmt.where(Member.id != self._obj.id)
         row = db.session.execute(stmt).first()

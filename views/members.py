@@ -1,36 +1,44 @@
 """会员管理: 入会管理 (admission list and single entry) and 会员信息查询 (search and detail)."""
+
 from __future__ import annotations
 
-from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
-
 import re
-
-import sqlalchemy as sa
-
-from actions import enrol as enrol_actions
-from actions import members as member_actions
-from models import MEMBER_EDITABLE, Member, MemberStatus, Org
-from rules import normalize_id
-
-from . import roles as access
 from datetime import date
 
+import sqlalchemy as sa
 from flask import flash, g, session
 from flask_admin import expose
 from flask_admin.babel import gettext
+from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from markupsafe import Markup
 
-from models import MemberStatus as MS, db, member_numbers
+from actions import enrol as enrol_actions
+from actions import members as member_actions
+from models import MEMBER_EDITABLE, Member, MemberStatus, Org, db, member_numbers
+from models import MemberStatus as MS
+from rules import normalize_id
 
+from . import roles as access
 from .base import ScopedModelView, current_user
 from .filters import SubqueryFilter
 from .member_form import MemberEntryForm
 
 MEMBER_LABELS = {
-    "member_no": "会员编号", "id_number": "身份证号", "name": "姓名", "gender": "性别", "birth_date": "出生日期",
-    "phone": "联系电话", "org": "单位", "status": "状态", "admitted_on": "入会日期", "return_reason": "打回原因",
-    "over_age_exception": "未正式退休（超龄例外）", "over_age_note": "例外说明", "created_at": "录入时间",
-    "updated_at": "修改时间", "version": "版本",
+    "member_no": "会员编号",
+    "id_number": "身份证号",
+    "name": "姓名",
+    "gender": "性别",
+    "birth_date": "出生日期",
+    "phone": "联系电话",
+    "org": "单位",
+    "status": "状态",
+    "admitted_on": "入会日期",
+    "return_reason": "打回原因",
+    "over_age_exception": "未正式退休（超龄例外）",
+    "over_age_note": "例外说明",
+    "created_at": "录入时间",
+    "updated_at": "修改时间",
+    "version": "版本",
 }
 
 
@@ -51,26 +59,51 @@ def member_search(term: str):
 class MemberAdmissionView(ScopedModelView):
     """入会管理: new members, reported up for 财务确认."""
 
-    column_formatters = {"member_no": lambda v, c, m, n: Markup('<a href="{}">{}</a>').format(
-        v.get_url(".edit_view" if m.status in MEMBER_EDITABLE and v.can_edit else ".details_view", id=m.id),
-        m.member_no)}
+    column_formatters = {
+        "member_no": lambda v, c, m, n: Markup('<a href="{}">{}</a>').format(
+            v.get_url(".edit_view" if m.status in MEMBER_EDITABLE and v.can_edit else ".details_view", id=m.id),
+            m.member_no,
+        )
+    }
 
     roles = access.BUSINESS
     create_roles = edit_roles = delete_roles = access.UNIT
     export_roles = access.BUSINESS
     column_list = ["member_no", "name", "id_number", "gender", "birth_date", "org", "status", "admitted_on"]
     column_labels = MEMBER_LABELS
-    column_details_list = ["member_no", "name", "id_number", "gender", "birth_date", "phone", "org", "status",
-                           "admitted_on", "return_reason", "over_age_exception", "over_age_note", "created_at", "updated_at"]
+    column_details_list = [
+        "member_no",
+        "name",
+        "id_number",
+        "gender",
+        "birth_date",
+        "phone",
+        "org",
+        "status",
+        "admitted_on",
+        "return_reason",
+        "over_age_exception",
+        "over_age_note",
+        "created_at",
+        "updated_at",
+    ]
     column_default_sort = ("id", True)
     column_searchable_list = ["member_no", "id_number", "name"]
     column_filters = [
         FilterEqual(Member.status, "选择状态", options=MemberStatus.choices()),
-        SubqueryFilter(Member.id, "身份证号", lambda v: sa.select(Member.id).where(Member.id_number == v),
-                       clean=lambda v: normalize_id(v).value or v),
+        SubqueryFilter(
+            Member.id,
+            "身份证号",
+            lambda v: sa.select(Member.id).where(Member.id_number == v),
+            clean=lambda v: normalize_id(v).value or v,
+        ),
         FilterLike(Member.name, "姓名"),
-        SubqueryFilter(Member.id, "会员编号", lambda v: sa.select(Member.id).where(Member.member_no == v),
-                       clean=lambda v: v.zfill(10) if v.isdigit() else v),
+        SubqueryFilter(
+            Member.id,
+            "会员编号",
+            lambda v: sa.select(Member.id).where(Member.member_no == v),
+            clean=lambda v: v.zfill(10) if v.isdigit() else v,
+        ),
         SubqueryFilter(Member.org_id, "单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
     ]
     form = MemberEntryForm
@@ -129,18 +162,33 @@ class MemberQueryView(ScopedModelView):
 
     details_template = "admin/member_detail.html"
     column_formatters = {"member_no": _member_no_link}
-    column_details_list = ["member_no", "name", "id_number", "gender", "birth_date", "phone", "org", "status",
-                           "admitted_on", "over_age_exception"]
+    column_details_list = [
+        "member_no",
+        "name",
+        "id_number",
+        "gender",
+        "birth_date",
+        "phone",
+        "org",
+        "status",
+        "admitted_on",
+        "over_age_exception",
+    ]
 
     def render(self, template, **kwargs):
         if template == self.details_template and "model" in kwargs:
             from models import Claim, Policy
 
             member = kwargs["model"]
-            kwargs["policies"] = (db.session.query(Policy).filter(Policy.member_id == member.id)
-                                  .order_by(Policy.expected_effective_date.desc()).all())
-            kwargs["claims"] = (db.session.query(Claim).filter(Claim.member_id == member.id)
-                                .order_by(Claim.event_date.desc()).all())
+            kwargs["policies"] = (
+                db.session.query(Policy)
+                .filter(Policy.member_id == member.id)
+                .order_by(Policy.expected_effective_date.desc())
+                .all()
+            )
+            kwargs["claims"] = (
+                db.session.query(Claim).filter(Claim.member_id == member.id).order_by(Claim.event_date.desc()).all()
+            )
             kwargs["today"] = date.today()
         return super().render(template, **kwargs)
 

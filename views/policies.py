@@ -1,4 +1,5 @@
 """保单管理: 投保管理 (list, 逐一投保, bulk actions), 即将到期订单, 收据."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -11,7 +12,7 @@ from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import policies as policy_actions
-from models import POLICY_EDITABLE, Member, Org, Policy, PolicyStatus, Product, Receipt, db, scope_filter
+from models import POLICY_EDITABLE, Member, Org, Policy, PolicyStatus, Product, db, scope_filter
 from rules import Code, age_on, normalize_id, parse_id, policy_expiry
 
 from . import roles as access
@@ -21,11 +22,24 @@ from .members import MEMBER_NO_RE, member_search
 from .policy_form import PolicyEntryForm
 
 POLICY_LABELS = {
-    "member": "会员", "member.member_no": "会员编号", "member.name": "姓名", "member.id_number": "身份证号",
-    "product": "产品", "org": "单位", "shares": "份数", "amount": "投保金额",
-    "expected_effective_date": "预期生效时间", "effective_date": "正式生效时间", "expiry_date": "到期日期",
-    "policy_no": "保单号", "status": "状态", "return_reason": "打回原因", "renewed_from": "续转自",
-    "receipt": "收据", "created_at": "录入时间", "updated_at": "修改时间",
+    "member": "会员",
+    "member.member_no": "会员编号",
+    "member.name": "姓名",
+    "member.id_number": "身份证号",
+    "product": "产品",
+    "org": "单位",
+    "shares": "份数",
+    "amount": "投保金额",
+    "expected_effective_date": "预期生效时间",
+    "effective_date": "正式生效时间",
+    "expiry_date": "到期日期",
+    "policy_no": "保单号",
+    "status": "状态",
+    "return_reason": "打回原因",
+    "renewed_from": "续转自",
+    "receipt": "收据",
+    "created_at": "录入时间",
+    "updated_at": "修改时间",
 }
 
 
@@ -48,13 +62,24 @@ def policy_filters():
     return [
         FilterEqual(Policy.status, "选择状态", options=PolicyStatus.choices()),
         IntEqualFilter(Policy.product_id, "产品名称", options=product_options),
-        SubqueryFilter(Policy.member_id, "身份证号", lambda v: sa.select(Member.id).where(Member.id_number == v),
-                       clean=_normalized_id),
-        SubqueryFilter(Policy.member_id, "会员编号", lambda v: sa.select(Member.id).where(Member.member_no == v),
-                       clean=lambda v: v.zfill(10) if v.isdigit() else v),
-        SubqueryFilter(Policy.member_id, "姓名",
-                       lambda v: sa.select(Member.id).where(Member.name.startswith(v, autoescape=True)),
-                       operation="开头是"),
+        SubqueryFilter(
+            Policy.member_id,
+            "身份证号",
+            lambda v: sa.select(Member.id).where(Member.id_number == v),
+            clean=_normalized_id,
+        ),
+        SubqueryFilter(
+            Policy.member_id,
+            "会员编号",
+            lambda v: sa.select(Member.id).where(Member.member_no == v),
+            clean=lambda v: v.zfill(10) if v.isdigit() else v,
+        ),
+        SubqueryFilter(
+            Policy.member_id,
+            "姓名",
+            lambda v: sa.select(Member.id).where(Member.name.startswith(v, autoescape=True)),
+            operation="开头是",
+        ),
         DateBetweenFilter(Policy.expected_effective_date, "预期生效时间"),
         SubqueryFilter(Policy.org_id, "当前单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
     ]
@@ -78,8 +103,17 @@ class PolicyView(ScopedModelView):
     roles = access.BUSINESS
     create_roles = edit_roles = delete_roles = access.UNIT
     export_roles = access.BUSINESS
-    column_list = ["member.member_no", "member.name", "member.id_number", "product", "shares", "amount",
-                   "expected_effective_date", "status", "org"]
+    column_list = [
+        "member.member_no",
+        "member.name",
+        "member.id_number",
+        "product",
+        "shares",
+        "amount",
+        "expected_effective_date",
+        "status",
+        "org",
+    ]
     column_labels = POLICY_LABELS
     column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
     column_default_sort = ("id", True)
@@ -90,15 +124,35 @@ class PolicyView(ScopedModelView):
     # streamed after the request's session is gone, where a lazy load of `member` fails
     column_select_related_list = [Policy.member, Policy.product, Policy.org]
     column_filters = policy_filters()
-    column_details_list = ["member", "product", "org", "shares", "amount", "expected_effective_date",
-                           "effective_date", "expiry_date", "policy_no", "status", "return_reason", "renewed_from",
-                           "receipt", "created_at", "updated_at"]
+    column_details_list = [
+        "member",
+        "product",
+        "org",
+        "shares",
+        "amount",
+        "expected_effective_date",
+        "effective_date",
+        "expiry_date",
+        "policy_no",
+        "status",
+        "return_reason",
+        "renewed_from",
+        "receipt",
+        "created_at",
+        "updated_at",
+    ]
     form = PolicyEntryForm
     create_template = "admin/policy_form.html"
     edit_template = "admin/policy_form.html"
-    bulk_actions = [policy_actions.TOTALS, policy_actions.UNIT_REPORT, policy_actions.AGENCY_REPORT,
-                    policy_actions.AGENCY_RETURN, policy_actions.CHANGE_DATE, enrol_actions.RENEW,
-                    policy_actions.DELETE_ALL]
+    bulk_actions = [
+        policy_actions.TOTALS,
+        policy_actions.UNIT_REPORT,
+        policy_actions.AGENCY_REPORT,
+        policy_actions.AGENCY_RETURN,
+        policy_actions.CHANGE_DATE,
+        enrol_actions.RENEW,
+        policy_actions.DELETE_ALL,
+    ]
 
     def search_condition(self, term):
         return policy_search(term)
@@ -147,26 +201,43 @@ class PolicyView(ScopedModelView):
         else:
             norm = parse_id(term)  # a malformed number says what is wrong, as the form does on saving
             if not norm.ok:
-                return jsonify(ok=False, code=str(norm.code), message=norm.message,
-                               hint=Code(norm.code).hint if norm.code else "")
+                return jsonify(
+                    ok=False, code=str(norm.code), message=norm.message, hint=Code(norm.code).hint if norm.code else ""
+                )
             cond = Member.id_number == norm.value.number
         row = db.session.execute(
-            sa.select(Member, scope_filter(Member, current_user()).label("mine")).where(cond)).first()
+            sa.select(Member, scope_filter(Member, current_user()).label("mine")).where(cond)
+        ).first()
         if row is None:
-            return jsonify(ok=False, code="MEMBER_MISSING", message=Code.MEMBER_MISSING.message,
-                           hint="该人员没有入过会，" + Code.MEMBER_MISSING.hint)
+            return jsonify(
+                ok=False,
+                code="MEMBER_MISSING",
+                message=Code.MEMBER_MISSING.message,
+                hint="该人员没有入过会，" + Code.MEMBER_MISSING.hint,
+            )
         member, mine = row
         if not mine:
-            return jsonify(ok=False, code="NOT_IN_UNIT", message=Code.NOT_IN_UNIT.message,
-                           hint="会员不在本单位，" + Code.NOT_IN_UNIT.hint)
+            return jsonify(
+                ok=False,
+                code="NOT_IN_UNIT",
+                message=Code.NOT_IN_UNIT.message,
+                hint="会员不在本单位，" + Code.NOT_IN_UNIT.hint,
+            )
         ref = request.args.get("effective")
         try:
             when = date.fromisoformat(ref) if ref else date.today()
         except ValueError:
             when = date.today()
-        return jsonify(ok=True, member_no=member.member_no, name=member.name, gender=member.gender.label,
-                       age=age_on(member.birth_date, when), unit=member.org.name, status=member.status.label,
-                       over_age_exception=member.over_age_exception)
+        return jsonify(
+            ok=True,
+            member_no=member.member_no,
+            name=member.name,
+            gender=member.gender.label,
+            age=age_on(member.birth_date, when),
+            unit=member.org.name,
+            status=member.status.label,
+            over_age_exception=member.over_age_exception,
+        )
 
 
 class ExpiringPolicyView(PolicyView):
@@ -174,8 +245,18 @@ class ExpiringPolicyView(PolicyView):
 
     create_roles = edit_roles = delete_roles = frozenset()
     bulk_actions = []
-    column_list = ["policy_no", "member.member_no", "member.name", "member.id_number", "product", "shares",
-                   "amount", "effective_date", "expiry_date", "org"]
+    column_list = [
+        "policy_no",
+        "member.member_no",
+        "member.name",
+        "member.id_number",
+        "product",
+        "shares",
+        "amount",
+        "effective_date",
+        "expiry_date",
+        "org",
+    ]
     column_default_sort = "expiry_date"
     column_filters = [
         DateBetweenFilter(Policy.expiry_date, "到期日期"),
@@ -195,8 +276,15 @@ class ReceiptView(ScopedModelView):
     roles = frozenset(access.AGENCY | access.OFFICE | access.MANAGERS | access.UNIT)
     export_roles = access.BUSINESS
     column_list = ["receipt_no", "org", "headcount", "total", "issued_by", "issued_at"]
-    column_labels = {"receipt_no": "收据号", "org": "缴费单位", "headcount": "人数", "total": "金额",
-                     "issued_by": "开具人", "issued_at": "开具时间", "policies": "投保记录"}
+    column_labels = {
+        "receipt_no": "收据号",
+        "org": "缴费单位",
+        "headcount": "人数",
+        "total": "金额",
+        "issued_by": "开具人",
+        "issued_at": "开具时间",
+        "policies": "投保记录",
+    }
     column_formatters = {"total": money_formatter("total")}
     column_default_sort = ("id", True)
     column_details_exclude_list = ["policies"]

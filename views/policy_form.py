@@ -1,5 +1,6 @@
 """逐一投保 (manual 一(二)1): product, member by 会员编号 or 身份证号 (looked up on leaving the field),
 份数, 投保金额 (follows 份数 × price), 预期生效时间; checked by the one enrolment checker."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -24,11 +25,15 @@ def product_choices():
 
 class PolicyEntryForm(AdminForm):
     product_id = SelectField("产品名称", [InputRequired("请选择产品名称")], coerce=int)
-    member_ref = StringField("会员编号或身份证号", [InputRequired("请输入会员编号或身份证号")],
-                             description="输入后点击空白处，会员的姓名、性别、年龄和单位会自动显示")
+    member_ref = StringField(
+        "会员编号或身份证号",
+        [InputRequired("请输入会员编号或身份证号")],
+        description="输入后点击空白处，会员的姓名、性别、年龄和单位会自动显示",
+    )
     shares = IntegerField("份数", [InputRequired("请填写份数"), NumberRange(min=1, message="份数至少为1")], default=1)
-    amount = DecimalField("投保金额（元）", [InputRequired("请填写投保金额")], places=2,
-                          description="投保金额 = 份数 × 每份金额")
+    amount = DecimalField(
+        "投保金额（元）", [InputRequired("请填写投保金额")], places=2, description="投保金额 = 份数 × 每份金额"
+    )
     expected_effective_date = DateField("预期生效时间", [InputRequired("请填写预期生效时间")], format="%Y-%m-%d")
     confirm_over_age = BooleanField("确定继续投保（此会员超出投保年龄）")
 
@@ -40,7 +45,11 @@ class PolicyEntryForm(AdminForm):
             self.member_ref.data = obj.member.member_no
 
     def validate_expected_effective_date(self, field):
-        if field.data and field.data < date.today() and (self._obj is None or field.data != self._obj.expected_effective_date):
+        if (
+            field.data
+            and field.data < date.today()
+            and (self._obj is None or field.data != self._obj.expected_effective_date)
+        ):
             raise ValidationError("预期生效时间不能早于今天")
 
     def validate(self, extra_validators=None):
@@ -53,17 +62,27 @@ class PolicyEntryForm(AdminForm):
             req.member_no = ref
         else:
             req.id_number = ref
-        ctx = EnrolContext(user=current_user(), product=product, effective=self.expected_effective_date.data,
-                           confirmed_over_age=bool(self.confirm_over_age.data),
-                           exclude_policy_id=getattr(self._obj, "id", None))
+        ctx = EnrolContext(
+            user=current_user(),
+            product=product,
+            effective=self.expected_effective_date.data,
+            confirmed_over_age=bool(self.confirm_over_age.data),
+            exclude_policy_id=getattr(self._obj, "id", None),
+        )
         result = check_enrolments([req], ctx)[0]
         if result.ok:
             self.enrol_values = result.values
             return True
-        field = {Code.AMOUNT_MISMATCH: self.amount, Code.SHARES_RANGE: self.shares, Code.OVER_SHARES: self.shares,
-                 Code.AMOUNT_INVALID: self.amount, Code.NEEDS_CONFIRMATION: self.confirm_over_age,
-                 Code.GENDER: self.product_id, Code.DUPLICATE: self.product_id,
-                 Code.IN_FLIGHT: self.product_id}.get(result.code, self.member_ref)
+        field = {
+            Code.AMOUNT_MISMATCH: self.amount,
+            Code.SHARES_RANGE: self.shares,
+            Code.OVER_SHARES: self.shares,
+            Code.AMOUNT_INVALID: self.amount,
+            Code.NEEDS_CONFIRMATION: self.confirm_over_age,
+            Code.GENDER: self.product_id,
+            Code.DUPLICATE: self.product_id,
+            Code.IN_FLIGHT: self.product_id,
+        }.get(result.code, self.member_ref)
         message = OVER_AGE_QUESTION if result.code == Code.NEEDS_CONFIRMATION else result.message
         field.errors = list(field.errors) + [message]
         return False

@@ -1,4 +1,5 @@
 """Which roles use which screens (DESIGN.md §1, §5)."""
+
 from models.org import Role as R
 
 EVERYONE = frozenset(R)

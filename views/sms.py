@@ -1,4 +1,5 @@
 """SMS backends for the login code: console (development), memory (tests), twilio (production)."""
+
 from __future__ import annotations
 
 import os

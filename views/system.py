@@ -1,4 +1,5 @@
 """系统管理: 单位 (tree-aware), 用户 (reset password, unlock), 产品, 审计日志 (read-only)."""
+
 from __future__ import annotations
 
 import re
@@ -8,16 +9,16 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual, FilterLike
-from wtforms import PasswordField, SelectField, StringField, validators
+from wtforms import PasswordField, SelectField, validators
 
-from models import AuditLog, Org, OrgLevel, Product, Role, User, db, scoped, write_audit
+from models import AuditLog, Org, OrgLevel, Role, User, db, scoped, write_audit
 from models.audit import ACTION_LABELS
-from models.org import Role as R
 
 from .auth import MAINLAND_MOBILE
 from .base import ScopedModelView, current_user, format_money, options
+from .roles import ADMIN as ADMIN_ONLY  # noqa: E402
+from .roles import MANAGERS
 
-from .roles import ADMIN as ADMIN_ONLY, MANAGERS  # noqa: E402
 CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
 
 
@@ -26,16 +27,26 @@ class OrgView(ScopedModelView):
     delete_roles = ADMIN_ONLY
     export_roles = MANAGERS
     column_list = ["code", "name", "level", "parent", "active"]
-    column_labels = {"code": "单位编号", "name": "单位名称", "level": "级别", "parent": "上级单位",
-                     "active": "启用", "path": "路径"}
+    column_labels = {
+        "code": "单位编号",
+        "name": "单位名称",
+        "level": "级别",
+        "parent": "上级单位",
+        "active": "启用",
+        "path": "路径",
+    }
     column_default_sort = "path"
     column_searchable_list = ["code", "name"]
-    column_filters = [FilterEqual(Org.level, "级别", options=OrgLevel.choices()),
-                      FilterLike(Org.code, "单位编号")]
+    column_filters = [FilterEqual(Org.level, "级别", options=OrgLevel.choices()), FilterLike(Org.code, "单位编号")]
     form_columns = ["code", "name", "level", "parent", "active"]
     form_args = {
-        "code": {"label": "单位编号", "validators": [validators.InputRequired(message="请填写单位编号"),
-                 validators.Regexp(CODE_RE, message="单位编号只能由字母和数字组成，最多20位")]},
+        "code": {
+            "label": "单位编号",
+            "validators": [
+                validators.InputRequired(message="请填写单位编号"),
+                validators.Regexp(CODE_RE, message="单位编号只能由字母和数字组成，最多20位"),
+            ],
+        },
         "name": {"label": "单位名称", "validators": [validators.InputRequired(message="请填写单位名称")]},
         "parent": {"label": "上级单位"},
     }
@@ -59,7 +70,7 @@ class OrgView(ScopedModelView):
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         model.level = OrgLevel(form.level.data)
-        if model.parent is None and not current_user().org.parent_id is None:
+        if model.parent is None and current_user().org.parent_id is not None:
             raise_validation("只有总会用户可以创建顶级单位")
         old_path = model.path
         if model.parent is not None and not is_created and model.parent.path.startswith(old_path or "\0"):
@@ -86,9 +97,19 @@ class UserView(ScopedModelView):
     delete_roles = ADMIN_ONLY
     export_roles = MANAGERS
     column_list = ["username", "display_name", "org", "role", "phone", "active", "locked_until", "last_login_at"]
-    column_labels = {"username": "用户名", "display_name": "姓名", "org": "单位", "role": "角色",
-                     "phone": "手机号码", "active": "启用", "locked_until": "锁定至", "last_login_at": "最近登录",
-                     "failed_attempts": "连续失败次数", "created_at": "创建时间", "updated_at": "修改时间"}
+    column_labels = {
+        "username": "用户名",
+        "display_name": "姓名",
+        "org": "单位",
+        "role": "角色",
+        "phone": "手机号码",
+        "active": "启用",
+        "locked_until": "锁定至",
+        "last_login_at": "最近登录",
+        "failed_attempts": "连续失败次数",
+        "created_at": "创建时间",
+        "updated_at": "修改时间",
+    }
     column_details_exclude_list = ["password_hash", "login_code_hash", "login_code_sent_at", "login_code_tries"]
     column_searchable_list = ["username", "display_name"]
     column_filters = [FilterEqual(User.role, "角色", options=Role.choices())]
@@ -99,8 +120,11 @@ class UserView(ScopedModelView):
         "username": {"label": "用户名", "validators": [validators.InputRequired(message="请填写用户名")]},
         "display_name": {"label": "姓名"},
         "org": {"label": "单位", "validators": [validators.InputRequired(message="请选择单位")]},
-        "phone": {"label": "手机号码", "description": "大陆手机号，格式 +8613800000000",
-                  "validators": [validators.Regexp(MAINLAND_MOBILE, message="手机号码须为大陆手机号，格式 +8613800000000")]},
+        "phone": {
+            "label": "手机号码",
+            "description": "大陆手机号，格式 +8613800000000",
+            "validators": [validators.Regexp(MAINLAND_MOBILE, message="手机号码须为大陆手机号，格式 +8613800000000")],
+        },
     }
 
     def _prep(self, form, obj=None):
@@ -162,14 +186,28 @@ class ProductView(ScopedModelView):
     delete_roles = ADMIN_ONLY
     export_roles = MANAGERS
     column_list = ["code", "name", "price", "max_shares", "term_months", "gender_restriction", "active"]
-    column_labels = {"code": "产品编号", "name": "产品名称", "price": "每份金额", "max_shares": "最大份数",
-                     "term_months": "保障期限（月）", "gender_restriction": "性别限制", "active": "启用"}
-    column_formatters = {"price": lambda v, c, m, n: format_money(m.price),
-                         "gender_restriction": lambda v, c, m, n: m.gender_restriction.label if m.gender_restriction else "不限"}
+    column_labels = {
+        "code": "产品编号",
+        "name": "产品名称",
+        "price": "每份金额",
+        "max_shares": "最大份数",
+        "term_months": "保障期限（月）",
+        "gender_restriction": "性别限制",
+        "active": "启用",
+    }
+    column_formatters = {
+        "price": lambda v, c, m, n: format_money(m.price),
+        "gender_restriction": lambda v, c, m, n: m.gender_restriction.label if m.gender_restriction else "不限",
+    }
     form_columns = ["code", "name", "price", "max_shares", "term_months", "gender_restriction", "active"]
     form_overrides = {"gender_restriction": SelectField}
-    form_args = {"code": {"label": "产品编号"}, "name": {"label": "产品名称"}, "price": {"label": "每份金额（元）"},
-                 "max_shares": {"label": "最大份数"}, "term_months": {"label": "保障期限（月）"}}
+    form_args = {
+        "code": {"label": "产品编号"},
+        "name": {"label": "产品名称"},
+        "price": {"label": "每份金额（元）"},
+        "max_shares": {"label": "最大份数"},
+        "term_months": {"label": "保障期限（月）"},
+    }
 
     def _prep(self, form, obj=None):
         form.gender_restriction.choices = [("", "不限")] + [("F", "仅限女性")]
@@ -188,24 +226,52 @@ class ProductView(ScopedModelView):
         super().on_model_change(form, model, is_created)
         from models import GenderRestriction
 
-        model.gender_restriction = GenderRestriction(form.gender_restriction.data) if form.gender_restriction.data else None
+        model.gender_restriction = (
+            GenderRestriction(form.gender_restriction.data) if form.gender_restriction.data else None
+        )
 
 
 class AuditLogView(ScopedModelView):
     roles = MANAGERS
     export_roles = MANAGERS
     column_list = ["created_at", "user", "action", "entity", "entity_id", "before", "after"]
-    column_labels = {"created_at": "时间", "user": "操作人", "action": "操作", "entity": "对象",
-                     "entity_id": "对象编号", "before": "修改前", "after": "修改后"}
+    column_labels = {
+        "created_at": "时间",
+        "user": "操作人",
+        "action": "操作",
+        "entity": "对象",
+        "entity_id": "对象编号",
+        "before": "修改前",
+        "after": "修改后",
+    }
     column_default_sort = ("id", True)
     column_formatters = {"action": lambda v, c, m, n: ACTION_LABELS.get(m.action, m.action)}
     column_filters = [
-        FilterEqual(AuditLog.entity, "对象", options=[
-            ("member", "会员"), ("policy", "投保记录"), ("org", "单位"), ("user", "用户"), ("product", "产品"),
-            ("import_batch", "批量业务"), ("transfer_application", "会员调动"), ("change_application", "会员变更"),
-            ("termination_application", "提前终止")]),
-        FilterEqual(AuditLog.user_id, "操作人", options=options(lambda: [
-            (str(u.id), u.username) for u in scoped(db.session.query(User), User, current_user()).order_by(User.username)])),
+        FilterEqual(
+            AuditLog.entity,
+            "对象",
+            options=[
+                ("member", "会员"),
+                ("policy", "投保记录"),
+                ("org", "单位"),
+                ("user", "用户"),
+                ("product", "产品"),
+                ("import_batch", "批量业务"),
+                ("transfer_application", "会员调动"),
+                ("change_application", "会员变更"),
+                ("termination_application", "提前终止"),
+            ],
+        ),
+        FilterEqual(
+            AuditLog.user_id,
+            "操作人",
+            options=options(
+                lambda: [
+                    (str(u.id), u.username)
+                    for u in scoped(db.session.query(User), User, current_user()).order_by(User.username)
+                ]
+            ),
+        ),
         FilterEqual(AuditLog.entity_id, "对象编号"),
         DateBetweenFilter(AuditLog.created_at, "日期"),
     ]

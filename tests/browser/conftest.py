@@ -24,6 +24,7 @@ Helpers (import with `from .conftest import login, shot`)
 Every test here is marked `browser` (select/deselect with -m).  The top-level per-test rollback
 fixture is replaced by a no-op: these tests use the live server's own database.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 FLASK = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app"]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DEMO_PASSWORD = "Demo-2026"
 SMS_LINE = re.compile(r"^SMS to (\S+) for (\S+): (\d{6})$")
 HERE = Path(__file__).resolve().parent
@@ -78,8 +86,15 @@ class LiveServer:
         self._lines: list[str] = []
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(
-            FLASK + ["run", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", bufsize=1)
+            FLASK + ["run", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -103,23 +118,29 @@ class LiveServer:
         with self._cond:
             start = len(self._lines) if since is None else since
             while True:
-                codes = [m.group(3) for m in map(SMS_LINE.match, self._lines[start:])
-                         if m and m.group(2) == username]
+                codes = [m.group(3) for m in map(SMS_LINE.match, self._lines[start:]) if m and m.group(2) == username]
                 if codes:
                     return codes[-1]
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"no SMS code for {username} within {timeout}s; server output:\n"
-                                       + "\n".join(self._lines[-30:]))
+                    raise TimeoutError(
+                        f"no SMS code for {username} within {timeout}s; server output:\n" + "\n".join(self._lines[-30:])
+                    )
                 self._cond.wait(left)
 
     def reset_login(self, username: str) -> None:
         """Let `username` get a new code now: as if an hour had passed since their last sends."""
         with sqlite3.connect(self.db_path, timeout=10) as con:
-            con.execute('UPDATE "user" SET login_code_sent_at = NULL, login_code_tries = 0, '
-                        "failed_attempts = 0, locked_until = NULL WHERE username = ?", (username,))
-            con.execute("UPDATE sms_send SET sent_at = datetime(sent_at, '-2 hours') "
-                        'WHERE user_id = (SELECT id FROM "user" WHERE username = ?)', (username,))
+            con.execute(
+                'UPDATE "user" SET login_code_sent_at = NULL, login_code_tries = 0, '
+                "failed_attempts = 0, locked_until = NULL WHERE username = ?",
+                (username,),
+            )
+            con.execute(
+                "UPDATE sms_send SET sent_at = datetime(sent_at, '-2 hours') "
+                'WHERE user_id = (SELECT id FROM "user" WHERE username = ?)',
+                (username,),
+            )
         con.close()
 
     def wait_ready(self, timeout: float = 20) -> None:
@@ -156,8 +177,13 @@ def live_server(tmp_path_factory):
     _require_chromium()  # no server to start for tests that will be skipped anyway
     db_path = tmp_path_factory.mktemp("browser-db") / "browser.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    env.update(DATABASE_URL=f"sqlite:///{db_path}", SECRET_KEY="browser-test-secret",
-               SMS_BACKEND="console", PYTHONUNBUFFERED="1", FLASK_DEBUG="0")
+    env.update(
+        DATABASE_URL=f"sqlite:///{db_path}",
+        SECRET_KEY="browser-test-secret",
+        SMS_BACKEND="console",
+        PYTHONUNBUFFERED="1",
+        FLASK_DEBUG="0",
+    )
     for cmd in (["db", "upgrade"], ["demo-data"]):
         done = subprocess.run(FLASK + cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         if done.returncode:

@@ -1,4 +1,5 @@
 """Login through the real pages with the console SMS code, the 首页, the unit's member list, 退出."""
+
 import re
 
 import pytest

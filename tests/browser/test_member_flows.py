@@ -3,6 +3,7 @@ upload → 业务校验 → 业务办理 → downloads) and 会员信息查询's
 
 The live server's database lives for the whole session, so every ID number and name made here is
 unique for the run (random sequence digits, random name prefixes)."""
+
 from __future__ import annotations
 
 import random
@@ -124,7 +125,8 @@ def test_add_member_with_save_and_add_another_then_save_and_exit(page, live_serv
         page.locator("input[name=_add_another]").click()
     expect(field_group(page, "name")).to_contain_text("姓名中间不得有空格")
     expect(field_group(page, "id_number")).to_contain_text(
-        f"投保人身份证不合法,错误原因:检验位应为{right_check_digit(bad_id)}")
+        f"投保人身份证不合法,错误原因:检验位应为{right_check_digit(bad_id)}"
+    )
     assert "/admin/members/new/" in page.url
     assert page.locator("#name").input_value() == "李 四", "what the clerk typed is kept"
     assert not page.locator(".alert-success").count()
@@ -243,8 +245,13 @@ def test_batch_admission_from_template_to_result_files(page, live_server, tmp_pa
     assert "填写说明" in wb.sheetnames
     prefix = name_prefix()
     bad = id_number(male=True, valid=False)
-    people = [(prefix + "子", id_number(male=True)), (prefix + "丑", id_number(male=False)),
-              (prefix + "寅", bad), (prefix + "卯", id_number(male=True)), (prefix + "辰", id_number(male=False))]
+    people = [
+        (prefix + "子", id_number(male=True)),
+        (prefix + "丑", id_number(male=False)),
+        (prefix + "寅", bad),
+        (prefix + "卯", id_number(male=True)),
+        (prefix + "辰", id_number(male=False)),
+    ]
     for r, (name, number) in enumerate(people, start=2):  # Excel rows 2..6; the bad one is row 4
         ws.cell(r, 1, name)
         ws.cell(r, 2, number)
@@ -315,7 +322,8 @@ def test_member_query_detail_shows_policy_and_claim_history(page, live_server):
         member_no, name = con.execute(
             "SELECT m.member_no, m.name FROM member m JOIN org o ON o.id = m.org_id "
             "JOIN policy p ON p.member_id = m.id LEFT JOIN claim c ON c.member_id = m.id "
-            "WHERE o.code = '010101' GROUP BY m.id ORDER BY COUNT(c.id) DESC, m.id LIMIT 1").fetchone()
+            "WHERE o.code = '010101' GROUP BY m.id ORDER BY COUNT(c.id) DESC, m.id LIMIT 1"
+        ).fetchone()
     con.close()
 
     login(page, live_server, "clerk1")

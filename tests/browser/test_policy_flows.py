@@ -1,5 +1,6 @@
 """投保 flows as clerk1 and agency1 see them: 逐一投保 with the member look-up, 汇总金额,
 当前查询结果上报 (unit, then agency), 当前查询结果打回 with a reason the unit sees."""
+
 from __future__ import annotations
 
 import random
@@ -19,11 +20,14 @@ def _query(live_server, sql, *args):
 
 
 def _member_without_p03(live_server):
-    rows = _query(live_server, """
+    rows = _query(
+        live_server,
+        """
         SELECT m.member_no, m.name FROM member m JOIN org o ON o.id = m.org_id
         WHERE o.code = '010101' AND m.status = 'CONFIRMED'
           AND NOT EXISTS (SELECT 1 FROM policy p JOIN product pr ON pr.id = p.product_id
-                          WHERE p.member_id = m.id AND pr.code = 'P03')""")
+                          WHERE p.member_id = m.id AND pr.code = 'P03')""",
+    )
     return random.choice(rows)
 
 
@@ -42,17 +46,23 @@ def test_clerk_enrols_one_member_with_the_lookup_filling_in_the_member(page, liv
     page.locator("input[type=submit].btn-primary").click()
     page.wait_for_url("**/admin/policies/**")
     expect(page.locator("body")).to_contain_text("创建记录成功")
-    rows = _query(live_server, """SELECT p.status, p.shares, p.amount FROM policy p JOIN member m ON m.id = p.member_id
+    rows = _query(
+        live_server,
+        """SELECT p.status, p.shares, p.amount FROM policy p JOIN member m ON m.id = p.member_id
                                   JOIN product pr ON pr.id = p.product_id WHERE m.member_no = ? AND pr.code = 'P03'""",
-                  member_no)
+        member_no,
+    )
     assert rows and rows[0][0] == "NEW" and rows[0][1] == 2
     shot(page, "policy_added")
 
 
 def test_lookup_of_another_units_member_says_to_transfer_and_shows_nothing_of_them(page, live_server):
     login(page, live_server, "clerk1")
-    (other_no, other_name), = _query(live_server, """SELECT m.member_no, m.name FROM member m JOIN org o ON o.id = m.org_id
-                                                      WHERE o.code = '010201' LIMIT 1""")
+    ((other_no, other_name),) = _query(
+        live_server,
+        """SELECT m.member_no, m.name FROM member m JOIN org o ON o.id = m.org_id
+                                                      WHERE o.code = '010201' LIMIT 1""",
+    )
     page.goto(f"{live_server.url}/admin/policies/new/")
     page.fill("#member_ref", other_no)
     page.locator("#shares").click()
