@@ -34,7 +34,15 @@ def unit_report(ids, user, expected=None) -> Result:
 
 def agency_report(ids, user, expected=None) -> Result:
     """Agency: 上报 → 代办处已上报."""
-    done = transition(Policy, ids, (PolicyStatus.REPORTED,), PolicyStatus.AGENCY_REPORTED, user, "report")
+    done = transition(
+        Policy,
+        ids,
+        (PolicyStatus.REPORTED,),
+        PolicyStatus.AGENCY_REPORTED,
+        user,
+        "report",
+        values={"return_reason": None},  # an office's 打回 reason is dealt with once reported again
+    )
     return Result(done, _skipped(expected, done), f"已上报 {done} 条，跳过 {_skipped(expected, done)} 条（状态已变化）")
 
 

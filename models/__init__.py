@@ -22,5 +22,7 @@ from .policy import (  # noqa: F401
     PolicyStatus,
     Product,
     Receipt,
+    ReceiptPolicy,
+    ReceiptStatus,
 )
 from .scope import org_subtree_ids, scope_filter, scoped  # noqa: F401

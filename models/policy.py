@@ -86,23 +86,56 @@ class Policy(Timestamps, Versioned, db.Model):
         return self.policy_no or f"投保记录 {self.id}"
 
 
+class ReceiptStatus(LabeledEnum):
+    VALID = ("VALID", "有效")
+    VOID = ("VOID", "作废")
+
+
 class Receipt(db.Model):
+    """收据 (manual 二、1): issued by an agency for what one unit paid.
+
+    A document with legal weight: the parameters it was printed from (`params`) and the PDF bytes
+    themselves are kept, so a reprint is the same file; a voided receipt keeps its number and
+    gets a second rendition with 作废 across the page.  `receipt_no` is ``YYYY-NNNNNN`` from the
+    counter ``receipt_no:YYYY`` (gap-free per year, see actions/receipts.py).  The policies it
+    covers are listed in `receipt_policy`; `Policy.receipt_id` points to a policy's one valid
+    receipt (cleared when the receipt is voided, so the policy can be receipted again)."""
+
     __tablename__ = "receipt"
 
     id = sa.Column(sa.Integer, primary_key=True)
     receipt_no = sa.Column(sa.String(30), nullable=False, unique=True)
-    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)
+    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)  # the payer unit
     headcount = sa.Column(sa.Integer, nullable=False, default=0)
     total = sa.Column(sa.Numeric(14, 2), nullable=False, default=0)
     issued_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
     issued_at = sa.Column(sa.DateTime, nullable=False)
+    status = sa.Column(
+        enum_type(ReceiptStatus), nullable=False, default=ReceiptStatus.VALID, server_default=ReceiptStatus.VALID.value
+    )
+    params = sa.Column(sa.JSON)  # what the PDF was rendered from
+    pdf = sa.Column(sa.LargeBinary)  # the bytes as first printed
+    void_pdf = sa.Column(sa.LargeBinary)  # the same receipt with 作废 across the page
+    void_reason = sa.Column(sa.String(200))
+    voided_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
+    voided_at = sa.Column(sa.DateTime)
 
     org = db.relationship("Org")
-    issued_by = db.relationship("User")
+    issued_by = db.relationship("User", foreign_keys=[issued_by_id])
+    voided_by = db.relationship("User", foreign_keys=[voided_by_id])
     policies = db.relationship("Policy", back_populates="receipt")
 
     def __str__(self) -> str:
         return self.receipt_no
+
+
+class ReceiptPolicy(db.Model):
+    """Which policies a receipt covered, kept after the receipt is voided."""
+
+    __tablename__ = "receipt_policy"
+
+    receipt_id = sa.Column(sa.Integer, sa.ForeignKey("receipt.id"), primary_key=True)
+    policy_id = sa.Column(sa.Integer, sa.ForeignKey("policy.id"), primary_key=True, index=True)
 
 
 class ClaimStatus(LabeledEnum):

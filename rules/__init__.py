@@ -6,7 +6,7 @@ is a ``Code`` from the one registry in ``rules.codes``.
 
 from .age import AGE_HARD_LIMIT, AGE_LIMIT, AGE_MIN, age_on, check_age
 from .codes import WARNINGS, Code
-from .dates import format_date, parse_date
+from .dates import format_date, next_month, parse_date, parse_month
 from .idnumber import IdInfo, check_id, id_check_digit, mask_id, normalize_id, parse_id
 from .money import amount_in_words, format_yuan
 from .names import MIDDLE_DOT, NAME_MAX_LENGTH, check_name
@@ -33,6 +33,8 @@ __all__ = [
     "Code",
     "format_date",
     "parse_date",
+    "parse_month",
+    "next_month",
     "IdInfo",
     "check_id",
     "id_check_digit",
