@@ -26,8 +26,9 @@ from batch import (
 from batch.result import write_template
 from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, Product, db, scoped
 
-from . import roles as access
-from .base import ScopedModelView, current_user
+from . import access
+from .access import current_user
+from .base import ScopedModelView
 
 TABS = [("members", "入会"), ("policies", "投保")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

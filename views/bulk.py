@@ -16,7 +16,10 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from actions import summarize
+from batch.result import write_failures
 from models import db
+
+from .access import current_user
 
 
 class ConfirmForm(FlaskForm):
@@ -28,8 +31,6 @@ class BulkActionsMixin:
     bulk_actions: list = []
 
     def visible_bulk_actions(self):
-        from .base import current_user
-
         user = current_user()
         return [a for a in self.bulk_actions if user is not None and user.role in a.roles]
 
@@ -68,8 +69,6 @@ class BulkActionsMixin:
 
     @expose("/bulk/<action_name>/", methods=("GET", "POST"))
     def bulk_view(self, action_name):
-        from .base import current_user
-
         action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
         if action is None:
             abort(404)
@@ -94,8 +93,6 @@ class BulkActionsMixin:
                 )
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
-                from batch.result import write_failures
-
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -128,8 +125,6 @@ class BulkActionsMixin:
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
         """【批量投保失败人员名单】: only for the user who ran the action."""
-        from .base import current_user
-
         user = current_user()
         path = failures_path(token)
         if not token.startswith(f"{user.id}_") or not path.exists():
