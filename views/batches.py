@@ -20,11 +20,11 @@ from batch import (
     earlier_upload,
     get_kind,
     process_batch,
-    result_path,
     write_failed,
 )
 from batch.result import write_template
 from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, Product, db, scoped
+from models.storage import result_path
 
 from . import access
 from .access import current_user

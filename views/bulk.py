@@ -18,6 +18,7 @@ from wtforms import HiddenField, StringField
 from actions import summarize
 from batch.result import write_failures
 from models import db
+from models.storage import failures_path
 
 from .access import current_user
 
@@ -135,10 +136,3 @@ class BulkActionsMixin:
             download_name="批量投保失败人员名单.xlsx",
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-
-
-def failures_path(token: str):
-    from batch.pipeline import storage_dir
-
-    safe = "".join(ch for ch in token if ch.isalnum() or ch == "_")
-    return storage_dir("results") / f"failures_{safe}.xlsx"
