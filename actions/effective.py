@@ -19,13 +19,12 @@ from wtforms.validators import InputRequired, Length
 
 from models import Policy, PolicyStatus, Product, db, utcnow
 from models.member import reserve_numbers
-from models.org import Role
+from models.roles import AGENCY, OFFICE, UNIT
 from rules import policy_expiry
 
 from .base import BulkAction, Result, dml_with_audit, transition
 from .documents import PRINT_LIMIT, pdf_download, policy_list_pdf, policy_rows, too_many_to_print
 
-OFFICE = frozenset({Role.OFFICE_STAFF})
 WAITING = (PolicyStatus.AGENCY_REPORTED,)
 
 
@@ -212,7 +211,7 @@ PRINT_EFFECTIVE = BulkAction(
     label="打印生效清单",
     run=print_effective_list,
     from_states=(PolicyStatus.EFFECTIVE,),
-    roles=frozenset({Role.OFFICE_STAFF, Role.AGENCY_STAFF, Role.UNIT_CLERK}),
+    roles=OFFICE | AGENCY | UNIT,
     with_amount=True,
     kind="download",
     precheck=print_precheck,

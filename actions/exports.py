@@ -13,7 +13,7 @@ from wtforms import RadioField
 
 from batch.export import XLSX, stream_xlsx
 from models import Member, Org, Policy, PolicyStatus, Product, db
-from models.org import Role
+from models.roles import EVERYONE
 
 from .base import BulkAction, Download, Result
 from .documents import PRINT_LIMIT, pdf_download, policy_list_pdf, policy_rows, too_many_to_print
@@ -135,7 +135,7 @@ EXPORT_EXPIRING = BulkAction(
     label="批量导出打印",
     run=export_expiring,
     from_states=(PolicyStatus.EFFECTIVE,),
-    roles=frozenset(Role),
+    roles=EVERYONE,
     form=ExportForm,
     with_amount=True,
     kind="download",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from models import MEMBER_EDITABLE, Member, MemberStatus, Policy
-from models.org import Role
+from models.roles import UNIT
 
 from .base import BulkAction, Result, delete_rows, transition
 
@@ -35,7 +35,7 @@ REPORT = BulkAction(
     label="当前查询结果上报",
     run=report,
     from_states=MEMBER_EDITABLE,
-    roles=frozenset({Role.UNIT_CLERK}),
+    roles=UNIT,
     note="将当前查询结果中“新建”和“打回”状态的会员上报，上报后状态为“财务确认”，即可投保。",
 )
 DELETE_ALL = BulkAction(
@@ -43,7 +43,7 @@ DELETE_ALL = BulkAction(
     label="全部删除",
     run=delete_all,
     from_states=MEMBER_EDITABLE,
-    roles=frozenset({Role.UNIT_CLERK}),
+    roles=UNIT,
     confirm_phrase="全部删除",
     danger=True,
     condition=without_policy,

@@ -9,14 +9,10 @@ from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length
 
 from models import POLICY_EDITABLE, Policy, PolicyStatus, Product, db, utcnow
-from models.org import Role
+from models.roles import AGENCY, EVERYONE, UNIT
 from rules import policy_expiry
 
 from .base import BulkAction, Result, delete_rows, dml_with_audit, transition
-
-UNIT = frozenset({Role.UNIT_CLERK})
-AGENCY = frozenset({Role.AGENCY_STAFF})
-EVERYONE = frozenset(Role)
 
 
 def _skipped(expected, done) -> int:

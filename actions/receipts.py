@@ -29,11 +29,10 @@ from models import (
     write_audit,
 )
 from models.member import reserve_numbers
-from models.org import Role
+from models.roles import AGENCY
 
 from .base import BulkAction, Result, dml_with_audit
 
-AGENCY = frozenset({Role.AGENCY_STAFF})
 RECEIPTABLE = (PolicyStatus.REPORTED, PolicyStatus.AGENCY_REPORTED)
 
 

@@ -18,7 +18,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from actions import summarize
+from batch.result import write_failures
 from models import db
+from models.storage import failures_path
+
+from .access import current_user
 
 
 class ConfirmForm(FlaskForm):
@@ -30,8 +34,6 @@ class BulkActionsMixin:
     bulk_actions: list = []
 
     def visible_bulk_actions(self):
-        from .base import current_user
-
         user = current_user()
         return [a for a in self.bulk_actions if user is not None and user.role in a.roles]
 
@@ -70,8 +72,6 @@ class BulkActionsMixin:
 
     @expose("/bulk/<action_name>/", methods=("GET", "POST"))
     def bulk_view(self, action_name):
-        from .base import current_user
-
         action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
         if action is None:
             abort(404)
@@ -118,8 +118,6 @@ class BulkActionsMixin:
                         filters=self.active_filter_text(),
                         list_url=self.list_url(),
                     )
-                from batch.result import write_failures
-
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -187,8 +185,6 @@ class BulkActionsMixin:
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
         """【批量投保失败人员名单】: only for the user who ran the action."""
-        from .base import current_user
-
         user = current_user()
         path = failures_path(token)
         if not token.startswith(f"{user.id}_") or not path.exists():
@@ -226,10 +222,3 @@ def download_response(download) -> Response:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def failures_path(token: str):
-    from batch.pipeline import storage_dir
-
-    safe = "".join(ch for ch in token if ch.isalnum() or ch == "_")
-    return storage_dir("results") / f"failures_{safe}.xlsx"

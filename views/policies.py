@@ -21,8 +21,9 @@ from actions import receipts as receipt_actions
 from models import POLICY_EDITABLE, Member, Org, Policy, PolicyStatus, Product, Receipt, ReceiptStatus, db, scope_filter
 from rules import Code, age_on, next_month, normalize_id, parse_id, parse_month, policy_expiry
 
-from . import roles as access
-from .base import ScopedModelView, current_user, has_role, money_formatter, options
+from . import access
+from .access import current_user, has_role
+from .base import ScopedModelView, money_formatter, options
 from .filters import SubqueryFilter
 from .members import MEMBER_NO_RE, member_search
 from .policy_form import PolicyEntryForm
