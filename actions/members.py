@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, Policy
-from models.org import Role
+from models.roles import UNIT
 
 from .base import BulkAction, Result, delete_rows
 from .workflow import run_transition
@@ -32,7 +32,7 @@ DELETE_ALL = BulkAction(
     label="全部删除",
     run=delete_all,
     from_states=MEMBER_EDITABLE,
-    roles=frozenset({Role.UNIT_CLERK}),
+    roles=UNIT,
     confirm_phrase="全部删除",
     danger=True,
     condition=without_policy,

@@ -9,14 +9,11 @@ from wtforms import DateField
 from wtforms.validators import InputRequired
 
 from models import POLICY_EDITABLE, POLICY_WORKFLOW, Policy, PolicyStatus, Product, db, utcnow
-from models.org import Role
+from models.roles import EVERYONE, UNIT
 from rules import policy_expiry
 
 from .base import BulkAction, Result, delete_rows, dml_with_audit
 from .workflow import run_transition
-
-UNIT = frozenset({Role.UNIT_CLERK})
-EVERYONE = frozenset(Role)
 
 
 def _skipped(expected, done) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
-from .org import Role
+from .roles import UNIT
 from .workflow import Transition, Workflow
 
 
@@ -69,7 +69,7 @@ MEMBER_WORKFLOW = Workflow(
             label="当前查询结果上报",
             from_states=MEMBER_EDITABLE,
             to_state=MemberStatus.CONFIRMED,
-            roles=frozenset({Role.UNIT_CLERK}),
+            roles=UNIT,
             action="report",
             action_label="上报",
             clears=("return_reason",),

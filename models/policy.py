@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
-from .org import Role
+from .roles import AGENCY, UNIT
 from .workflow import Transition, Workflow
 
 
@@ -87,9 +87,6 @@ class Policy(Timestamps, Versioned, db.Model):
     def __str__(self) -> str:
         return self.policy_no or f"投保记录 {self.id}"
 
-
-UNIT = frozenset({Role.UNIT_CLERK})
-AGENCY = frozenset({Role.AGENCY_STAFF})
 
 POLICY_WORKFLOW = Workflow(
     Policy,

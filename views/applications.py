@@ -6,7 +6,7 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 
 from models import ApplicationStatus, ChangeApplication, TerminationApplication, TransferApplication
 
-from . import roles as access
+from . import access
 from .base import ScopedModelView, money_formatter
 
 STATUS_LABELS = {

@@ -19,11 +19,11 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 
 from models import LabeledEnum, db, scoped, write_audit
-from models.org import Role
 
+from . import access
+from .access import current_user, has_role
 from .bulk import BulkActionsMixin
 
-ALL_ROLES = frozenset(Role)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -34,15 +34,6 @@ def options(fn):
         return fn() if has_request_context() and current_user() is not None else []
 
     return wrapper
-
-
-def current_user():
-    return getattr(g, "user", None)
-
-
-def has_role(*roles) -> bool:
-    user = current_user()
-    return user is not None and user.role in roles
 
 
 def format_money(value) -> str:
@@ -138,7 +129,7 @@ def _int_or_404(value) -> int:
 class RoleGuard:
     """Who may open a screen, and who may create, edit, delete and export on it."""
 
-    roles: frozenset = ALL_ROLES
+    roles: frozenset = access.EVERYONE
     create_roles: frozenset = frozenset()
     edit_roles: frozenset = frozenset()
     delete_roles: frozenset = frozenset()

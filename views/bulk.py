@@ -17,7 +17,11 @@ from wtforms import HiddenField, StringField
 
 from actions import summarize
 from actions.workflow import workflow_actions
+from batch.result import write_failures
 from models import db
+from models.storage import failures_path
+
+from .access import current_user
 
 # In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
 # (models/workflow.py), read at each request, so a new declaration is a new button.
@@ -43,8 +47,6 @@ class BulkActionsMixin:
         return out
 
     def visible_bulk_actions(self):
-        from .base import current_user
-
         user = current_user()
         return [a for a in self.all_bulk_actions() if user is not None and user.role in a.roles]
 
@@ -91,8 +93,6 @@ class BulkActionsMixin:
 
     @expose("/bulk/<action_name>/", methods=("GET", "POST"))
     def bulk_view(self, action_name):
-        from .base import current_user
-
         action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
         if action is None:
             abort(404)
@@ -117,8 +117,6 @@ class BulkActionsMixin:
                 )
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
-                from batch.result import write_failures
-
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -151,8 +149,6 @@ class BulkActionsMixin:
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
         """【批量投保失败人员名单】: only for the user who ran the action."""
-        from .base import current_user
-
         user = current_user()
         path = failures_path(token)
         if not token.startswith(f"{user.id}_") or not path.exists():
@@ -163,10 +159,3 @@ class BulkActionsMixin:
             download_name="批量投保失败人员名单.xlsx",
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-
-
-def failures_path(token: str):
-    from batch.pipeline import storage_dir
-
-    safe = "".join(ch for ch in token if ch.isalnum() or ch == "_")
-    return storage_dir("results") / f"failures_{safe}.xlsx"

@@ -19,8 +19,8 @@ from models import (
 )
 from models.org import Role as R
 
+from .access import current_user
 from .auth import sms_budget_exhausted, sms_sent_today
-from .base import current_user
 
 
 def _count(model, *conds) -> int:

@@ -18,8 +18,9 @@ from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, MemberStatus, Org, 
 from models import MemberStatus as MS
 from rules import normalize_id
 
-from . import roles as access
-from .base import ScopedModelView, current_user
+from . import access
+from .access import current_user
+from .base import ScopedModelView
 from .bulk import WORKFLOW
 from .filters import SubqueryFilter
 from .member_form import MemberEntryForm

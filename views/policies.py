@@ -15,8 +15,9 @@ from actions import policies as policy_actions
 from models import POLICY_WORKFLOW, Member, Org, Policy, PolicyStatus, Product, db, scope_filter
 from rules import Code, age_on, normalize_id, parse_id, policy_expiry
 
-from . import roles as access
-from .base import ScopedModelView, current_user, money_formatter, options
+from . import access
+from .access import current_user
+from .base import ScopedModelView, money_formatter, options
 from .bulk import WORKFLOW
 from .filters import SubqueryFilter
 from .members import MEMBER_NO_RE, member_search
