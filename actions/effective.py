@@ -13,17 +13,15 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask_wtf import FlaskForm
-from wtforms import StringField
-from wtforms.validators import InputRequired, Length
 
-from models import Policy, PolicyStatus, Product, db, utcnow
+from models import POLICY_WORKFLOW, Policy, PolicyStatus, Product, db, utcnow
 from models.member import reserve_numbers
 from models.roles import AGENCY, OFFICE, UNIT
 from rules import policy_expiry
 
-from .base import BulkAction, Result, dml_with_audit, transition
+from .base import BulkAction, Result, dml_with_audit
 from .documents import PRINT_LIMIT, pdf_download, policy_list_pdf, policy_rows, too_many_to_print
+from .workflow import special
 
 WAITING = (PolicyStatus.AGENCY_REPORTED,)
 
@@ -138,29 +136,7 @@ def confirm_effective(ids, user, expected=None, today: date | None = None) -> Re
     return Result(done, skipped, f"已确认生效 {done} 条（保单号 {first} 至 {last}），跳过 {skipped} 条（状态已变化）")
 
 
-# ---- 打回 to the agency ---------------------------------------------------------------------------
-class OfficeReturnForm(FlaskForm):
-    reason = StringField(
-        "打回原因（代办处会在打回的记录上看到）",
-        [InputRequired("请填写打回原因"), Length(max=200, message="打回原因不超过200字")],
-    )
-
-
-def office_return(ids, user, expected=None, reason: str = "") -> Result:
-    """代办处已上报 → 上报: back to the agency, which sees the reason."""
-    reason = reason.strip()
-    done = transition(
-        Policy,
-        ids,
-        WAITING,
-        PolicyStatus.REPORTED,
-        user,
-        "office_return",
-        values={"return_reason": reason},
-        after={"return_reason": reason},
-    )
-    skipped = max((expected or done) - done, 0)
-    return Result(done, skipped, f"已打回代办处 {done} 条，跳过 {skipped} 条（状态已变化）")
+# ---- 打回 to the agency: a plain declared transition (models/policy.py "office-return") ---------
 
 
 # ---- 打印生效清单 ---------------------------------------------------------------------------------
@@ -184,28 +160,9 @@ def print_effective_list(ids, user, expected=None):
     return pdf_download(f"打印生效清单_{date.today():%Y%m%d}.pdf", pdf)
 
 
-CONFIRM = BulkAction(
-    name="confirm",
-    label="确认生效",
-    run=confirm_effective,
-    from_states=WAITING,
-    roles=OFFICE,
-    with_amount=True,
-    precheck=confirm_precheck,
-    note="确认当前查询结果中“代办处已上报”的投保记录已缴费：状态变为“打印生效”，分配保单号，"
-    "正式生效时间为预期生效时间（已过的为今天）。请先核对人数和金额。",
-)
-OFFICE_RETURN = BulkAction(
-    name="office-return",
-    label="当前查询结果打回",
-    run=office_return,
-    from_states=WAITING,
-    roles=OFFICE,
-    form=OfficeReturnForm,
-    with_amount=True,
-    danger=True,
-    note="将当前查询结果中“代办处已上报”的投保记录打回代办处（状态变回“上报”）；代办处会看到打回原因。",
-)
+# 确认生效 is declared in models/policy.py; this is what it does besides changing the state
+special(POLICY_WORKFLOW, "confirm", run=confirm_effective, precheck=confirm_precheck)
+
 PRINT_EFFECTIVE = BulkAction(
     name="print-effective",
     label="打印生效清单",
