@@ -37,22 +37,22 @@ def todo_items(user) -> list[tuple[str, int, str]]:
             (
                 "被打回的会员",
                 _count(Member, Member.status == MemberStatus.RETURNED),
-                url_for("members.index_view", flt0_0=MemberStatus.RETURNED.value),
+                url_for("members.index_view", status=MemberStatus.RETURNED.value),
             ),
             (
                 "新建未上报的会员",
                 _count(Member, Member.status == MemberStatus.NEW),
-                url_for("members.index_view", flt0_0=MemberStatus.NEW.value),
+                url_for("members.index_view", status=MemberStatus.NEW.value),
             ),
             (
                 "被打回的投保记录",
                 _count(Policy, Policy.status == PolicyStatus.RETURNED),
-                url_for("policies.index_view", flt0_0=PolicyStatus.RETURNED.value),
+                url_for("policies.index_view", status=PolicyStatus.RETURNED.value),
             ),
             (
                 "新建未上报的投保记录",
                 _count(Policy, Policy.status == PolicyStatus.NEW),
-                url_for("policies.index_view", flt0_0=PolicyStatus.NEW.value),
+                url_for("policies.index_view", status=PolicyStatus.NEW.value),
             ),
         ]
     if user.role == R.AGENCY_STAFF:
@@ -60,7 +60,7 @@ def todo_items(user) -> list[tuple[str, int, str]]:
             (
                 "基层单位已上报、待核实的投保记录",
                 _count(Policy, Policy.status == PolicyStatus.REPORTED),
-                url_for("policies.index_view", flt0_0=PolicyStatus.REPORTED.value),
+                url_for("policies.index_view", status=PolicyStatus.REPORTED.value),
             )
         ]
     if user.role == R.OFFICE_STAFF:
@@ -68,7 +68,7 @@ def todo_items(user) -> list[tuple[str, int, str]]:
             (
                 "代办处已上报、待确认生效的投保记录",
                 _count(Policy, Policy.status == PolicyStatus.AGENCY_REPORTED),
-                url_for("policies.index_view", flt0_0=PolicyStatus.AGENCY_REPORTED.value),
+                url_for("policies.index_view", status=PolicyStatus.AGENCY_REPORTED.value),
             ),
             (
                 "待审批的保单提前终止申请",
