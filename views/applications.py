@@ -14,8 +14,7 @@ from models import (
     termination_policy,
 )
 
-from . import panel
-from . import roles as access
+from . import access, panel
 from .base import ScopedModelView, money_formatter
 
 STATUS_LABELS = {

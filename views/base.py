@@ -19,22 +19,13 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 
 from models import LabeledEnum, db, scoped, write_audit
-from models.org import Role
 
+from . import access
+from .access import current_user, has_role
 from .bulk import BulkActionsMixin
 from .panel import SearchPanelMixin
 
-ALL_ROLES = frozenset(Role)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def current_user():
-    return getattr(g, "user", None)
-
-
-def has_role(*roles) -> bool:
-    user = current_user()
-    return user is not None and user.role in roles
 
 
 def format_money(value) -> str:
@@ -130,7 +121,7 @@ def _int_or_404(value) -> int:
 class RoleGuard:
     """Who may open a screen, and who may create, edit, delete and export on it."""
 
-    roles: frozenset = ALL_ROLES
+    roles: frozenset = access.EVERYONE
     create_roles: frozenset = frozenset()
     edit_roles: frozenset = frozenset()
     delete_roles: frozenset = frozenset()
@@ -272,8 +263,9 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
 
     # ---- editable only in some states
     def edit_refusal(self, model) -> str | None:
-        """Why `model` may not be edited or deleted now (None: it may)."""
-        return None
+        """Why `model` may not be edited or deleted now (None: it may): from its workflow's
+        declaration of the editable states (models/workflow.py)."""
+        return self.workflow.edit_refusal(model) if self.workflow is not None else None
 
     def _refuse_if_locked(self, model):
         reason = self.edit_refusal(model)

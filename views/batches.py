@@ -19,15 +19,15 @@ from batch import (
     earlier_upload,
     get_kind,
     process_batch,
-    result_path,
     write_failed,
 )
 from batch.result import write_template
 from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, Product, db, scoped
+from models.storage import result_path
 
-from . import panel
-from . import roles as access
-from .base import ScopedModelView, current_user
+from . import access, panel
+from .access import current_user
+from .base import ScopedModelView
 
 TABS = [("members", "入会"), ("policies", "投保")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, redirect, request, send_file
+from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from actions import summarize
+from actions.workflow import workflow_actions
+from batch.result import write_failures
 from models import db
+from models.storage import failures_path
+
+from .access import current_user
+
+# In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
+# (models/workflow.py), read at each request, so a new declaration is a new button.
+WORKFLOW = object()
 
 
 class ConfirmForm(FlaskForm):
@@ -26,12 +35,28 @@ class ConfirmForm(FlaskForm):
 
 class BulkActionsMixin:
     bulk_actions: list = []
+    workflow = None  # the model's Workflow (models/workflow.py), if its rows have states
+
+    def all_bulk_actions(self) -> list:
+        out = []
+        for a in self.bulk_actions:
+            if a is WORKFLOW:
+                out += workflow_actions(self.workflow) if self.workflow is not None else []
+            else:
+                out.append(a)
+        return out
 
     def visible_bulk_actions(self):
-        from .base import current_user
-
         user = current_user()
-        return [a for a in self.bulk_actions if user is not None and user.role in a.roles]
+        return [a for a in self.all_bulk_actions() if user is not None and user.role in a.roles]
+
+    def todo_conditions(self) -> tuple:
+        """What else a row must meet to be a to-do on this screen (besides its state and scope)."""
+        return ()
+
+    def state_url(self, state) -> str:
+        """The list filtered by one state: the search panel's `status` (选择状态)."""
+        return url_for(f"{self.endpoint}.index_view", status=state.value)
 
     def current_query(self):
         """The list screen's query: its search panel, within the user's scope (views/base.py
@@ -51,8 +76,6 @@ class BulkActionsMixin:
 
     @expose("/bulk/<action_name>/", methods=("GET", "POST"))
     def bulk_view(self, action_name):
-        from .base import current_user
-
         action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
         if action is None:
             abort(404)
@@ -79,8 +102,6 @@ class BulkActionsMixin:
                 )
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
-                from batch.result import write_failures
-
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -113,8 +134,6 @@ class BulkActionsMixin:
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
         """【批量投保失败人员名单】: only for the user who ran the action."""
-        from .base import current_user
-
         user = current_user()
         path = failures_path(token)
         if not token.startswith(f"{user.id}_") or not path.exists():
@@ -125,10 +144,3 @@ class BulkActionsMixin:
             download_name="批量投保失败人员名单.xlsx",
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-
-
-def failures_path(token: str):
-    from batch.pipeline import storage_dir
-
-    safe = "".join(ch for ch in token if ch.isalnum() or ch == "_")
-    return storage_dir("results") / f"failures_{safe}.xlsx"

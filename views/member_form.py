@@ -12,7 +12,8 @@ from models import Member, Org, db
 from models.scope import scope_filter
 from rules import Code, check_age, check_name, parse_id
 
-from .base import AdminForm, current_user
+from .access import current_user
+from .base import AdminForm
 
 OVER_AGE_QUESTION = "此会员超出投保年龄，是否继续投保？如确定，请勾选下方“确定继续办理”后再保存。"
 

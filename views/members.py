@@ -12,13 +12,14 @@ from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import members as member_actions
-from models import MEMBER_EDITABLE, Member, MemberStatus, db, member_numbers
+from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, MemberStatus, db, member_numbers
 from models import MemberStatus as MS
 from rules import normalize_id
 
-from . import panel
-from . import roles as access
-from .base import ScopedModelView, current_user
+from . import access, panel
+from .access import current_user
+from .base import ScopedModelView
+from .bulk import WORKFLOW
 from .member_form import MemberEntryForm
 
 MEMBER_LABELS = {
@@ -104,7 +105,8 @@ class MemberAdmissionView(ScopedModelView):
     column_default_sort = ("id", True)
     search_panel = member_panel(with_status=True)
     form = MemberEntryForm
-    bulk_actions = [member_actions.REPORT, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
+    workflow = MEMBER_WORKFLOW
+    bulk_actions = [WORKFLOW, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
 
     def on_form_prefill(self, form, id):
         form.confirm_over_age.data = False
@@ -140,11 +142,6 @@ class MemberAdmissionView(ScopedModelView):
             generic = gettext("Record was successfully created.")
             session["_flashes"] = [f for f in session.get("_flashes", []) if f[1] != generic]
         return response
-
-    def edit_refusal(self, model):
-        if model.status not in MEMBER_EDITABLE:
-            return f"该会员当前状态为“{model.status.label}”，只有新建或打回状态的会员可以修改或删除。"
-        return None
 
 
 def _member_no_link(view, context, model, name):

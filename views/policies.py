@@ -11,12 +11,13 @@ from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import policies as policy_actions
-from models import POLICY_EDITABLE, Member, Policy, PolicyStatus, Product, Receipt, db, scope_filter
+from models import POLICY_WORKFLOW, Member, Policy, PolicyStatus, Product, Receipt, db, scope_filter
 from rules import Code, age_on, parse_id, policy_expiry
 
-from . import panel
-from . import roles as access
-from .base import ScopedModelView, current_user, money_formatter
+from . import access, panel
+from .access import current_user
+from .base import ScopedModelView, money_formatter
+from .bulk import WORKFLOW
 from .members import MEMBER_NO_RE
 from .policy_form import PolicyEntryForm
 
@@ -120,11 +121,10 @@ class PolicyView(ScopedModelView):
     form = PolicyEntryForm
     create_template = "admin/policy_form.html"
     edit_template = "admin/policy_form.html"
+    workflow = POLICY_WORKFLOW
     bulk_actions = [
         policy_actions.TOTALS,
-        policy_actions.UNIT_REPORT,
-        policy_actions.AGENCY_REPORT,
-        policy_actions.AGENCY_RETURN,
+        WORKFLOW,
         policy_actions.CHANGE_DATE,
         enrol_actions.RENEW,
         policy_actions.DELETE_ALL,
@@ -157,11 +157,6 @@ class PolicyView(ScopedModelView):
         if is_created:
             model.status = PolicyStatus.NEW
             model.created_by_id = current_user().id
-
-    def edit_refusal(self, model):
-        if model.status not in POLICY_EDITABLE:
-            return f"该投保记录当前状态为“{model.status.label}”，只有新建或打回状态的投保记录可以修改或删除。"
-        return None
 
     @expose("/lookup/")
     def lookup_view(self):
@@ -218,6 +213,7 @@ class ExpiringPolicyView(PolicyView):
 
     create_roles = edit_roles = delete_roles = frozenset()
     bulk_actions = []
+    workflow = None  # a list of effective policies: no transitions here, no to-dos lead here
     column_list = [
         "policy_no",
         "member.member_no",
