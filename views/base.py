@@ -280,8 +280,9 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
 
     # ---- editable only in some states
     def edit_refusal(self, model) -> str | None:
-        """Why `model` may not be edited or deleted now (None: it may)."""
-        return None
+        """Why `model` may not be edited or deleted now (None: it may): from its workflow's
+        declaration of the editable states (models/workflow.py)."""
+        return self.workflow.edit_refusal(model) if self.workflow is not None else None
 
     def _refuse_if_locked(self, model):
         reason = self.edit_refusal(model)

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, redirect, request, send_file
+from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from actions import summarize
+from actions.workflow import workflow_actions
 from batch.result import write_failures
 from models import db
 from models.storage import failures_path
 
 from .access import current_user
+
+# In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
+# (models/workflow.py), read at each request, so a new declaration is a new button.
+WORKFLOW = object()
 
 
 class ConfirmForm(FlaskForm):
@@ -30,10 +35,28 @@ class ConfirmForm(FlaskForm):
 
 class BulkActionsMixin:
     bulk_actions: list = []
+    workflow = None  # the model's Workflow (models/workflow.py), if its rows have states
+
+    def all_bulk_actions(self) -> list:
+        out = []
+        for a in self.bulk_actions:
+            if a is WORKFLOW:
+                out += workflow_actions(self.workflow) if self.workflow is not None else []
+            else:
+                out.append(a)
+        return out
 
     def visible_bulk_actions(self):
         user = current_user()
-        return [a for a in self.bulk_actions if user is not None and user.role in a.roles]
+        return [a for a in self.all_bulk_actions() if user is not None and user.role in a.roles]
+
+    def todo_conditions(self) -> tuple:
+        """What else a row must meet to be a to-do on this screen (besides its state and scope)."""
+        return ()
+
+    def state_url(self, state) -> str:
+        """The list filtered by one state (选择状态 is each stateful list's first filter)."""
+        return url_for(f"{self.endpoint}.index_view", flt0_0=state.value)
 
     def current_query(self):
         """The list screen's query: its filters and search, within the user's scope."""

@@ -14,13 +14,14 @@ from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import members as member_actions
-from models import MEMBER_EDITABLE, Member, MemberStatus, Org, db, member_numbers
+from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, MemberStatus, Org, db, member_numbers
 from models import MemberStatus as MS
 from rules import normalize_id
 
 from . import access
 from .access import current_user
 from .base import ScopedModelView
+from .bulk import WORKFLOW
 from .filters import SubqueryFilter
 from .member_form import MemberEntryForm
 
@@ -108,7 +109,8 @@ class MemberAdmissionView(ScopedModelView):
         SubqueryFilter(Member.org_id, "单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
     ]
     form = MemberEntryForm
-    bulk_actions = [member_actions.REPORT, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
+    workflow = MEMBER_WORKFLOW
+    bulk_actions = [WORKFLOW, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
 
     def search_condition(self, term):
         return member_search(term)
@@ -146,11 +148,6 @@ class MemberAdmissionView(ScopedModelView):
             generic = gettext("Record was successfully created.")
             session["_flashes"] = [f for f in session.get("_flashes", []) if f[1] != generic]
         return response
-
-    def edit_refusal(self, model):
-        if model.status not in MEMBER_EDITABLE:
-            return f"该会员当前状态为“{model.status.label}”，只有新建或打回状态的会员可以修改或删除。"
-        return None
 
 
 def _member_no_link(view, context, model, name):

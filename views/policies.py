@@ -12,12 +12,13 @@ from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import policies as policy_actions
-from models import POLICY_EDITABLE, Member, Org, Policy, PolicyStatus, Product, db, scope_filter
+from models import POLICY_WORKFLOW, Member, Org, Policy, PolicyStatus, Product, db, scope_filter
 from rules import Code, age_on, normalize_id, parse_id, policy_expiry
 
 from . import access
 from .access import current_user
 from .base import ScopedModelView, money_formatter, options
+from .bulk import WORKFLOW
 from .filters import SubqueryFilter
 from .members import MEMBER_NO_RE, member_search
 from .policy_form import PolicyEntryForm
@@ -145,11 +146,10 @@ class PolicyView(ScopedModelView):
     form = PolicyEntryForm
     create_template = "admin/policy_form.html"
     edit_template = "admin/policy_form.html"
+    workflow = POLICY_WORKFLOW
     bulk_actions = [
         policy_actions.TOTALS,
-        policy_actions.UNIT_REPORT,
-        policy_actions.AGENCY_REPORT,
-        policy_actions.AGENCY_RETURN,
+        WORKFLOW,
         policy_actions.CHANGE_DATE,
         enrol_actions.RENEW,
         policy_actions.DELETE_ALL,
@@ -185,11 +185,6 @@ class PolicyView(ScopedModelView):
         if is_created:
             model.status = PolicyStatus.NEW
             model.created_by_id = current_user().id
-
-    def edit_refusal(self, model):
-        if model.status not in POLICY_EDITABLE:
-            return f"该投保记录当前状态为“{model.status.label}”，只有新建或打回状态的投保记录可以修改或删除。"
-        return None
 
     @expose("/lookup/")
     def lookup_view(self):
@@ -246,6 +241,7 @@ class ExpiringPolicyView(PolicyView):
 
     create_roles = edit_roles = delete_roles = frozenset()
     bulk_actions = []
+    workflow = None  # a list of effective policies: no transitions here, no to-dos lead here
     column_list = [
         "policy_no",
         "member.member_no",
