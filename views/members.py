@@ -113,9 +113,8 @@ class MemberAdmissionView(ScopedModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        info = form.id_info
-        model.gender = info.gender
-        model.birth_date = info.birth_date
+        model.gender = form.checked["gender"]
+        model.birth_date = form.checked["birth_date"]
         model.over_age_exception = bool(form.over_age_exception.data)
         model.over_age_note = form.over_age_note.data or None
         if is_created:
