@@ -7,7 +7,6 @@ from datetime import date
 import sqlalchemy as sa
 from flask import abort, flash, has_request_context, jsonify, redirect, request
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual, IntEqualFilter
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import StringField
@@ -18,15 +17,14 @@ from actions import enrol as enrol_actions
 from actions import exports as export_actions
 from actions import policies as policy_actions
 from actions import receipts as receipt_actions
-from models import POLICY_WORKFLOW, Member, Org, Policy, PolicyStatus, Product, Receipt, ReceiptStatus, db, scope_filter
-from rules import Code, age_on, next_month, normalize_id, parse_id, parse_month, policy_expiry
+from models import POLICY_WORKFLOW, Member, Policy, PolicyStatus, Product, Receipt, ReceiptStatus, db, scope_filter
+from rules import Code, age_on, next_month, parse_id, policy_expiry
 
-from . import access
+from . import access, panel
 from .access import current_user, has_role
-from .base import ScopedModelView, money_formatter, options
+from .base import ScopedModelView, money_formatter
 from .bulk import WORKFLOW
-from .filters import SubqueryFilter
-from .members import MEMBER_NO_RE, member_search
+from .members import MEMBER_NO_RE
 from .policy_form import PolicyEntryForm
 
 POLICY_LABELS = {
@@ -51,51 +49,31 @@ POLICY_LABELS = {
 }
 
 
-@options
-def product_options():
-    rows = db.session.connection().execute(sa.select(Product.id, Product.name).order_by(Product.code))
-    return [(str(pid), name) for pid, name in rows]
+ABOVE_UNIT = access.BUSINESS - access.UNIT  # a clerk's list is one unit: no 当前单位编号 field for them
 
 
-def _normalized_id(value):
-    norm = normalize_id(value)
-    return norm.value if norm.ok else value
+def _member_ids(cond):
+    """Policies of the members matching `cond`, through the indexed member columns (no join that
+    could multiply rows)."""
+    return Policy.member_id.in_(sa.select(Member.id).where(cond))
 
 
-def policy_filters():
-    """0 选择状态, 1 产品名称, 2 身份证号, 3 会员编号, 4 姓名, 5 预期生效时间, 6 当前单位编号.
+def product_select(**kw):
+    return panel.code_select("product", "产品名称", Policy.product_id, Product, lambda p: p.name, width="15rem", **kw)
 
-    产品名称 is an IntEqualFilter: the value arrives as text and PostgreSQL has no
-    `integer = character varying` operator (a plain FilterEqual fails there)."""
+
+def policy_panel() -> list:
+    """投保管理 (manual 一(二)5–7, 二、1): 选择状态, 产品名称, 身份证号, 会员编号, 姓名, 预期生效时间, 当前单位编号."""
     return [
-        FilterEqual(Policy.status, "选择状态", options=PolicyStatus.choices()),
-        IntEqualFilter(Policy.product_id, "产品名称", options=product_options),
-        SubqueryFilter(
-            Policy.member_id,
-            "身份证号",
-            lambda v: sa.select(Member.id).where(Member.id_number == v),
-            clean=_normalized_id,
-        ),
-        SubqueryFilter(
-            Policy.member_id,
-            "会员编号",
-            lambda v: sa.select(Member.id).where(Member.member_no == v),
-            clean=lambda v: v.zfill(10) if v.isdigit() else v,
-        ),
-        SubqueryFilter(
-            Policy.member_id,
-            "姓名",
-            lambda v: sa.select(Member.id).where(Member.name.startswith(v, autoescape=True)),
-            operation="开头是",
-        ),
-        DateBetweenFilter(Policy.expected_effective_date, "预期生效时间"),
-        SubqueryFilter(Policy.org_id, "当前单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
+        panel.enum_select("status", "选择状态", Policy.status, PolicyStatus),
+        product_select(),
+        panel.id_number_text("id_number", "身份证号", lambda v: _member_ids(Member.id_number == v)),
+        panel.member_no_text("member_no", "会员编号", lambda v: _member_ids(Member.member_no == v)),
+        panel.name_text("name", "姓名", lambda v: _member_ids(Member.name.startswith(v, autoescape=True))),
+        panel.date_from("effective_from", "预期生效时间（起）", Policy.expected_effective_date),
+        panel.date_to("effective_to", "预期生效时间（止）", Policy.expected_effective_date),
+        panel.unit_text("unit", "当前单位编号", Policy.org_id, roles=ABOVE_UNIT),
     ]
-
-
-def policy_search(term: str):
-    """The member search of 入会管理, through the indexed member columns."""
-    return Policy.member_id.in_(sa.select(Member.id).where(member_search(term)))
 
 
 def _return_reason(view, context, model, name):
@@ -128,13 +106,10 @@ class PolicyView(ScopedModelView):
     column_labels = POLICY_LABELS
     column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
     column_default_sort = ("id", True)
-    # the search box (会员编号 / 身份证号 exactly, else the name's start) through `search_condition`;
-    # without a searchable list Flask-Admin drops `search` from the list and the bulk actions alike
-    column_searchable_list = ["member.member_no", "member.id_number", "member.name"]
     # the member's columns come with the row (one query, not one per row); the CSV export is
     # streamed after the request's session is gone, where a lazy load of `member` fails
     column_select_related_list = [Policy.member, Policy.product, Policy.org]
-    column_filters = policy_filters()
+    search_panel = policy_panel()
     column_details_list = [
         "member",
         "product",
@@ -165,9 +140,6 @@ class PolicyView(ScopedModelView):
         enrol_actions.RENEW,
         policy_actions.DELETE_ALL,
     ]
-
-    def search_condition(self, term):
-        return policy_search(term)
 
     def export_rows(self):
         """The policy columns by plain SELECT (no ORM objects), read in batches."""
@@ -251,22 +223,11 @@ class PolicyView(ScopedModelView):
         )
 
 
-def expiring_month() -> tuple[str, date, date]:
-    """即将到期订单's month: `month` of the query string (YYYY-MM), by default next month."""
-    text = (request.args.get("month") or "").strip() if has_request_context() else ""
-    span = parse_month(text) if text else None
-    if span is None:
-        text = next_month(date.today())
-        span = parse_month(text)
-    first, last = span
-    return f"{first:%Y-%m}", first, last
-
-
 class ExpiringPolicyView(PolicyView):
-    """即将到期订单 (manual 一(五)8): 打印生效 policies whose cover ends in the chosen month."""
+    """即将到期订单 (manual 一(五)8): 打印生效 policies whose cover ends in the chosen month (by
+    default next month); 【批量导出打印】 and 【批量续转】 act on the same query."""
 
     create_roles = edit_roles = delete_roles = frozenset()
-    list_template = "admin/expiring_list.html"
     bulk_actions = [export_actions.EXPORT_EXPIRING, enrol_actions.RENEW]
     workflow = None  # a list of effective policies: no transitions here, no to-dos lead here
     column_list = [
@@ -282,24 +243,25 @@ class ExpiringPolicyView(PolicyView):
         "org",
     ]
     column_default_sort = "expiry_date"
-    column_filters = [IntEqualFilter(Policy.product_id, "产品名称", options=product_options)]
+    # manual 一(五)8: 选择相应月份，点击【搜索】
+    search_panel = [panel.month_select("month", "月份", Policy.expiry_date), product_select()]
 
-    def _month_condition(self):
-        _, first, last = expiring_month()
-        return sa.and_(Policy.status == PolicyStatus.EFFECTIVE, Policy.expiry_date.between(first, last))
+    def panel_state(self):
+        """No month chosen: next month, shown selected in the panel and used by the list, the
+        export and the bulk actions alike."""
+        state = super().panel_state()
+        if has_request_context() and "month" not in state.values and not state.errors:
+            field = next(f for f in self.panel_fields() if f.name == "month")
+            default = next_month(date.today())
+            state.values["month"] = default
+            state.conditions.append(field.where(field.parse(default)))
+        return state
 
     def get_query(self):
-        return super().get_query().filter(self._month_condition())
+        return super().get_query().filter(Policy.status == PolicyStatus.EFFECTIVE)
 
     def get_count_query(self):
-        return super().get_count_query().filter(self._month_condition())
-
-    def active_filter_text(self) -> list[str]:
-        return [f"到期月份：{expiring_month()[0]}"] + super().active_filter_text()
-
-    def render(self, template, **kwargs):
-        kwargs.setdefault("expiring_month", expiring_month()[0])
-        return super().render(template, **kwargs)
+        return super().get_count_query().filter(Policy.status == PolicyStatus.EFFECTIVE)
 
     def export_rows(self):
         return export_actions.policy_export_rows(
@@ -321,7 +283,11 @@ def _receipt_pdf_link(view, context, model, name):
 
 
 class VoidForm(FlaskForm):
-    reason = StringField("作废原因", [InputRequired("请填写作废原因"), Length(max=200, message="作废原因不超过200字")])
+    reason = StringField(
+        "作废原因",
+        [InputRequired("请填写作废原因"), Length(max=200, message="作废原因不超过200字")],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
 
 
 class ReceiptView(ScopedModelView):
@@ -350,7 +316,6 @@ class ReceiptView(ScopedModelView):
         "receipt_no": _receipt_pdf_link,
     }
     column_default_sort = ("id", True)
-    column_searchable_list = ["receipt_no"]
     column_details_list = [
         "receipt_no",
         "org",
@@ -364,9 +329,11 @@ class ReceiptView(ScopedModelView):
         "voided_at",
     ]
     column_export_list = ["receipt_no", "org", "headcount", "total", "issued_by", "issued_at", "status", "void_reason"]
-
-    def search_condition(self, term):
-        return Receipt.receipt_no == term
+    search_panel = [
+        panel.code_text("receipt_no", "收据号", lambda v: Receipt.receipt_no == v, max_len=30),
+        panel.unit_text("unit", "单位编号", Receipt.org_id, roles=ABOVE_UNIT),
+        panel.enum_select("status", "状态", Receipt.status, ReceiptStatus),
+    ]
 
     def render(self, template, **kwargs):
         if template == self.details_template and kwargs.get("model") is not None:
@@ -411,10 +378,7 @@ class ReceiptView(ScopedModelView):
             flash(f"收据 {receipt.receipt_no} 已作废，无需再次作废。", "warning")
         elif receipt_actions.void_receipt(receipt, current_user(), form.reason.data):
             db.session.commit()
-            flash(
-                f"收据 {receipt.receipt_no} 已作废（收据号保留）。其投保记录可以重新开具收据。",
-                "success",
-            )
+            flash(f"收据 {receipt.receipt_no} 已作废（收据号保留）。其投保记录可以重新开具收据。", "success")
         else:
             db.session.rollback()
             flash(f"收据 {receipt.receipt_no} 已被他人作废。", "warning")

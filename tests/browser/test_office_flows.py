@@ -71,7 +71,7 @@ def test_a_policy_goes_from_new_to_effective_with_its_receipt_and_policy_number(
     page.fill("#shares", "3")
     page.locator("input[type=submit].btn-primary").click()
     expect(page.locator("body")).to_contain_text("创建记录成功")
-    page.goto(f"{live_server.url}/admin/policies/?flt0_0=NEW&flt1_3={member_no}")
+    page.goto(f"{live_server.url}/admin/policies/?status=NEW&member_no={member_no}")
     page.locator("#bulk-report").click()
     expect(page.locator("#bulk-count")).to_have_text("1")
     page.locator("#bulk-submit").click()
@@ -80,7 +80,7 @@ def test_a_policy_goes_from_new_to_effective_with_its_receipt_and_policy_number(
 
     # 代办处: 开具收据 for the unit's query, then 当前查询结果上报
     _switch(page, live_server, "agency1")
-    query = f"flt0_0=REPORTED&flt1_6=010101&flt2_3={member_no}"
+    query = f"status=REPORTED&unit=010101&member_no={member_no}"
     page.goto(f"{live_server.url}/admin/policies/?{query}")
     page.locator("#bulk-receipt").click()
     expect(page.locator("#bulk-confirm")).to_contain_text("缴费单位：东城区第一机床厂工会")
@@ -108,7 +108,7 @@ def test_a_policy_goes_from_new_to_effective_with_its_receipt_and_policy_number(
     # 办事处: 首页 to-do, 汇总金额, 确认生效 → 打印生效 with 保单号, 打印生效清单
     _switch(page, live_server, "office1")
     expect(page.locator("body")).to_contain_text("代办处已上报、待确认生效的投保记录")
-    page.goto(f"{live_server.url}/admin/policies/?flt0_0=AGENCY_REPORTED&flt1_3={member_no}")
+    page.goto(f"{live_server.url}/admin/policies/?status=AGENCY_REPORTED&member_no={member_no}")
     page.locator("#bulk-confirm").click()
     expect(page.locator("#bulk-count")).to_have_text("1")
     expect(page.locator("#bulk-confirm")).to_contain_text("生效")
@@ -119,7 +119,7 @@ def test_a_policy_goes_from_new_to_effective_with_its_receipt_and_policy_number(
     assert status == "EFFECTIVE" and re.fullmatch(r"BD\d{12}", policy_no)
     expect(page.locator("body")).to_contain_text(policy_no)
     shot(page, "confirm_effective_done")
-    page.goto(f"{live_server.url}/admin/policies/?flt0_0=EFFECTIVE&flt1_3={member_no}")
+    page.goto(f"{live_server.url}/admin/policies/?status=EFFECTIVE&member_no={member_no}")
     expect(page.locator("table.model-list")).to_contain_text(policy_no)
     page.locator("#bulk-print-effective").click()
     shot(page, "print_effective_confirm")
@@ -167,13 +167,14 @@ def test_agency_voids_a_receipt_which_keeps_its_number_and_shows_void(page, live
 def test_clerk_exports_next_months_expiring_policies(page, live_server):
     login(page, live_server, "clerk1")
     page.goto(f"{live_server.url}/admin/expiring/")
-    month = page.locator("#month").input_value()
+    month = page.locator("#panel-month").input_value()  # next month, chosen by default
     assert re.fullmatch(r"\d{4}-\d{2}", month)
-    page.locator("#month-search").click()
+    page.locator("#panel-search").click()
     expect(page.locator("table.model-list")).to_be_visible()
     shot(page, "expiring_list")
     page.locator("#bulk-export").click()
-    expect(page.locator("#bulk-confirm")).to_contain_text(f"到期月份：{month}")
+    y, m = month.split("-")
+    expect(page.locator("#bulk-confirm")).to_contain_text(f"月份：{int(y)}年{int(m)}月")
     n = int(page.locator("#bulk-count").inner_text())
     assert n > 0
     shot(page, "expiring_export_confirm")
