@@ -19,12 +19,11 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 
 from models import LabeledEnum, db, scoped, write_audit
+from rules import escape_formula
 
 from . import access
 from .access import current_user, has_role
 from .bulk import BulkActionsMixin
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def options(fn):
@@ -46,13 +45,6 @@ def format_date(value) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return value.strftime("%Y-%m-%d")
-
-
-def escape_formula(value):
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 SECRET_COLUMNS = frozenset({"password_hash", "login_code_hash"})

@@ -12,15 +12,26 @@ from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import policies as policy_actions
-from models import POLICY_WORKFLOW, Member, Org, Policy, PolicyStatus, Product, db, scope_filter
-from rules import Code, age_on, normalize_id, parse_id, policy_expiry
+from models import (
+    POLICY_WORKFLOW,
+    Member,
+    Org,
+    Policy,
+    PolicyStatus,
+    Product,
+    db,
+    product_choices,
+    products,
+    scope_filter,
+)
+from rules import Code, age_on, normalize_id, parse_id, parse_member_no, policy_expiry
 
 from . import access
 from .access import current_user
 from .base import ScopedModelView, money_formatter, options
 from .bulk import WORKFLOW
 from .filters import SubqueryFilter
-from .members import MEMBER_NO_RE, member_search
+from .members import member_search
 from .policy_form import PolicyEntryForm
 
 POLICY_LABELS = {
@@ -47,8 +58,7 @@ POLICY_LABELS = {
 
 @options
 def product_options():
-    rows = db.session.connection().execute(sa.select(Product.id, Product.name).order_by(Product.code))
-    return [(str(pid), name) for pid, name in rows]
+    return product_choices(products(active_only=False))
 
 
 def _normalized_id(value):
@@ -74,7 +84,7 @@ def policy_filters():
             Policy.member_id,
             "会员编号",
             lambda v: sa.select(Member.id).where(Member.member_no == v),
-            clean=lambda v: v.zfill(10) if v.isdigit() else v,
+            clean=lambda v: parse_member_no(v) or v,
         ),
         SubqueryFilter(
             Policy.member_id,
@@ -192,8 +202,9 @@ class PolicyView(ScopedModelView):
         term = (request.args.get("q") or "").strip()
         if not term:
             return jsonify(ok=False, message="请输入会员编号或身份证号", hint="")
-        if MEMBER_NO_RE.match(term):
-            cond = Member.member_no == term.zfill(10)
+        member_no = parse_member_no(term)
+        if member_no is not None:
+            cond = Member.member_no == member_no
         else:
             norm = parse_id(term)  # a malformed number says what is wrong, as the form does on saving
             if not norm.ok:
