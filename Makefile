@@ -3,35 +3,20 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app app
 PORT   ?= 5000
-# uv installs the locked wheels in parallel (pip alone spends ~30 s of CPU on the same ~55 wheels);
-# it is itself a wheel from the package index, so `make run` still needs only Python.
-UV_PIN := uv==0.13.9
+# The venv keeps its bytecode cache even where PYTHONDONTWRITEBYTECODE is set: without it every
+# `flask` command below compiles its ~650 imported modules again (several seconds of CPU each).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test venv venv-dev lock db system-deps-run system-deps-test clean
 
-# install REQS… with LOCKS as constraints: uv when it could be installed, else pip
-define install
-	@if [ -x $(VENV)/bin/uv ]; then \
-	  $(VENV)/bin/uv pip install -q --python $(PY) $(addprefix -c ,$(2)) $(addprefix -r ,$(1)); \
-	else \
-	  $(VENV)/bin/pip install -q $(addprefix -c ,$(2)) $(addprefix -r ,$(1)); \
-	fi
-endef
-
-$(PY):
-	python3 -m venv $(VENV)
-
-$(VENV)/bin/uv: | $(PY)
-	-$(VENV)/bin/pip install -q --disable-pip-version-check $(UV_PIN)
-
 # runtime packages only (requirements.txt), every version as pinned in requirements.lock
-$(VENV)/.installed: requirements.txt requirements.lock | $(VENV)/bin/uv
-	$(call install,requirements.txt,requirements.lock)
+$(VENV)/.installed: requirements.txt requirements.lock .ci/venv.sh
+	bash .ci/venv.sh $(VENV) -c requirements.lock -r requirements.txt
 	touch $@
 
 # test, bench and lint tools on top (requirements-dev.txt, pinned in requirements-dev.lock)
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-dev.lock
-	$(call install,requirements.txt requirements-dev.txt,requirements.lock requirements-dev.lock)
+	bash .ci/venv.sh $(VENV) -c requirements.lock -c requirements-dev.lock -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
@@ -39,7 +24,7 @@ venv: $(VENV)/.installed
 venv-dev: $(VENV)/.installed-dev
 
 # Regenerate the lock files after changing requirements.txt or requirements-dev.txt (needs the index).
-lock: $(VENV)/bin/uv
+lock: venv
 	$(VENV)/bin/uv pip compile -q --python $(PY) requirements.txt -o requirements.lock
 	$(VENV)/bin/uv pip compile -q --python $(PY) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
