@@ -13,11 +13,9 @@ from wtforms.validators import InputRequired, NumberRange, Optional, ValidationE
 
 from batch.enrolment import EnrolContext, EnrolRequest, check_enrolments, create_policies
 from models import Member, MemberStatus, Policy, PolicyStatus, Product, db
-from models.org import Role
+from models.roles import UNIT
 
 from .base import BulkAction, Result
-
-UNIT = frozenset({Role.UNIT_CLERK})
 
 
 class _ProductForm(FlaskForm):

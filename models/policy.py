@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
+from .roles import AGENCY, UNIT
+from .workflow import Transition, Workflow
 
 
 class GenderRestriction(LabeledEnum):
@@ -84,6 +86,54 @@ class Policy(Timestamps, Versioned, db.Model):
 
     def __str__(self) -> str:
         return self.policy_no or f"投保记录 {self.id}"
+
+
+POLICY_WORKFLOW = Workflow(
+    Policy,
+    "投保记录",
+    editable=POLICY_EDITABLE,
+    transitions=[
+        Transition(
+            name="report",
+            label="当前查询结果上报",
+            from_states=POLICY_EDITABLE,
+            to_state=PolicyStatus.REPORTED,
+            roles=UNIT,
+            action="report",
+            action_label="上报",
+            clears=("return_reason",),
+            todo={PolicyStatus.RETURNED: "被打回的投保记录", PolicyStatus.NEW: "新建未上报的投保记录"},
+            with_amount=True,
+            note="将当前查询结果中“新建”和“打回”状态的投保记录上报到代办处。请先核对下面的人数和金额。",
+        ),
+        Transition(
+            name="agency-report",
+            label="当前查询结果上报",
+            from_states=(PolicyStatus.REPORTED,),
+            to_state=PolicyStatus.AGENCY_REPORTED,
+            roles=AGENCY,
+            action="report",
+            action_label="上报",
+            todo={PolicyStatus.REPORTED: "基层单位已上报、待核实的投保记录"},
+            with_amount=True,
+            note="将当前查询结果中基层单位已“上报”的投保记录核实后上报（状态变为“代办处已上报”）。",
+        ),
+        Transition(
+            name="return",
+            label="当前查询结果打回",
+            from_states=(PolicyStatus.REPORTED,),
+            to_state=PolicyStatus.RETURNED,
+            roles=AGENCY,
+            action="return",
+            action_label="打回",
+            reason="打回原因（基层单位会在打回的记录上看到）",
+            reason_column="return_reason",
+            with_amount=True,
+            danger=True,
+            note="将当前查询结果中“上报”状态的投保记录打回基层单位修改；基层单位会看到打回原因。",
+        ),
+    ],
+)
 
 
 class Receipt(db.Model):

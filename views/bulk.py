@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, redirect, request, send_file
+from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from actions import summarize
+from actions.workflow import workflow_actions
+from batch.result import write_failures
 from models import db
+from models.storage import failures_path
+
+from .access import current_user
+
+# In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
+# (models/workflow.py), read at each request, so a new declaration is a new button.
+WORKFLOW = object()
 
 
 class ConfirmForm(FlaskForm):
@@ -26,41 +35,40 @@ class ConfirmForm(FlaskForm):
 
 class BulkActionsMixin:
     bulk_actions: list = []
+    workflow = None  # the model's Workflow (models/workflow.py), if its rows have states
+
+    def all_bulk_actions(self) -> list:
+        out = []
+        for a in self.bulk_actions:
+            if a is WORKFLOW:
+                out += workflow_actions(self.workflow) if self.workflow is not None else []
+            else:
+                out.append(a)
+        return out
 
     def visible_bulk_actions(self):
-        from .base import current_user
-
         user = current_user()
-        return [a for a in self.bulk_actions if user is not None and user.role in a.roles]
+        return [a for a in self.all_bulk_actions() if user is not None and user.role in a.roles]
+
+    def todo_conditions(self) -> tuple:
+        """What else a row must meet to be a to-do on this screen (besides its state and scope)."""
+        return ()
+
+    def state_url(self, state) -> str:
+        """The list filtered by one state: the search panel's `status` (选择状态)."""
+        return url_for(f"{self.endpoint}.index_view", status=state.value)
 
     def current_query(self):
-        """The list screen's query: its filters and search, within the user's scope."""
-        args = self._get_list_extra_args()
-        query, count_query, joins, count_joins = self.get_query(), None, {}, {}
-        if self._search_supported and args.search:
-            query, count_query, joins, count_joins = self._apply_search(
-                query, count_query, joins, count_joins, args.search
-            )
-        if args.filters and self._filters:
-            query, count_query, joins, count_joins = self._apply_filters(
-                query, count_query, joins, count_joins, args.filters
-            )
-        return query
+        """The list screen's query: its search panel, within the user's scope (views/base.py
+        `get_query`) — the very query the list shows."""
+        return self.get_query()
 
     def current_ids(self):
         return self.current_query().with_entities(self.model.id).statement
 
     def active_filter_text(self) -> list[str]:
-        args = self._get_list_extra_args()
-        out = []
-        for idx, _name, value in args.filters or []:
-            flt = self._filters[idx]
-            label = str(flt.name)
-            options = dict((str(k), str(v)) for k, v in (flt.get_options(self) or []))
-            out.append(f"{label}：{options.get(str(value), value)}")
-        if args.search:
-            out.append(f"搜索：{args.search}")
-        return out
+        """The search panel's conditions in Chinese, for the confirmation page."""
+        return self.panel_state().describe()
 
     def list_url(self) -> str:
         qs = request.query_string.decode()
@@ -68,11 +76,11 @@ class BulkActionsMixin:
 
     @expose("/bulk/<action_name>/", methods=("GET", "POST"))
     def bulk_view(self, action_name):
-        from .base import current_user
-
         action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
         if action is None:
             abort(404)
+        if self.panel_state().errors:  # the list says what is wrong with its conditions
+            return redirect(self.list_url())
         user = current_user()
         ids = self.current_ids()
         params_form = action.form(prefix="p") if action.form else None
@@ -94,8 +102,6 @@ class BulkActionsMixin:
                 )
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
-                from batch.result import write_failures
-
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -128,8 +134,6 @@ class BulkActionsMixin:
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
         """【批量投保失败人员名单】: only for the user who ran the action."""
-        from .base import current_user
-
         user = current_user()
         path = failures_path(token)
         if not token.startswith(f"{user.id}_") or not path.exists():
@@ -140,10 +144,3 @@ class BulkActionsMixin:
             download_name="批量投保失败人员名单.xlsx",
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-
-
-def failures_path(token: str):
-    from batch.pipeline import storage_dir
-
-    safe = "".join(ch for ch in token if ch.isalnum() or ch == "_")
-    return storage_dir("results") / f"failures_{safe}.xlsx"

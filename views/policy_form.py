@@ -13,7 +13,8 @@ from batch.enrolment import EnrolContext, EnrolRequest, check_enrolments
 from models import Product, db
 from rules import Code
 
-from .base import AdminForm, current_user
+from .access import current_user
+from .base import AdminForm
 
 OVER_AGE_QUESTION = "此会员超出投保年龄，是否继续投保？如确定，请勾选下方“确定继续投保”后再保存。"
 
