@@ -8,7 +8,6 @@ from pathlib import Path
 
 from flask import abort, flash, redirect, request, send_file
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 
 from batch import (
@@ -25,7 +24,7 @@ from batch.result import write_template
 from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, products, scoped
 from models.storage import result_path
 
-from . import access
+from . import access, panel
 from .access import current_user
 from .base import ScopedModelView
 
@@ -74,9 +73,10 @@ class BatchView(ScopedModelView):
         "result_path": "结果文件",
     }
     column_formatters = {"file_name": _file_link}
-    column_filters = [
-        FilterEqual(ImportBatch.kind, "业务类型", options=BatchKind.choices()),
-        FilterEqual(ImportBatch.status, "状态", options=BatchStatus.choices()),
+    search_panel = [
+        panel.enum_select("kind", "业务类型", ImportBatch.kind, BatchKind),
+        panel.enum_select("status", "状态", ImportBatch.status, BatchStatus),
+        panel.unit_text("unit", "单位编号", ImportBatch.org_id, roles=access.BUSINESS - access.UNIT),
     ]
     column_default_sort = ("id", True)
 
