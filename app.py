@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import click
@@ -13,6 +12,7 @@ from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+import config as settings
 from models import db
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -20,58 +20,13 @@ migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
 
-HOME_TEMPLATES = [("批量入会模板", "members"), ("批量投保模板", "policies")]  # (label, batch kind)
-
-
-def database_url(instance_path: str) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        return f"sqlite:///{os.path.join(instance_path, 'huzhu.db')}"
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
-
-
-def _secret_key(instance_path: str) -> str:
-    key = os.environ.get("SECRET_KEY")
-    if key:
-        return key
-    path = Path(instance_path) / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-    return path.read_text().strip()
-
 
 def create_app(config: dict | None = None) -> Flask:
+    """The application: settings read once (config.py; `config` overrides the environment)."""
     app = Flask(__name__, instance_path=str(BASE_DIR / "instance"))
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.from_mapping(
-        SECRET_KEY=None,
-        SQLALCHEMY_DATABASE_URI=None,
-        SMS_BACKEND=os.environ.get("SMS_BACKEND", "console"),
-        SMS_DAILY_BUDGET=int(os.environ.get("SMS_DAILY_BUDGET", "500")),
-        SMS_PER_IP_HOURLY=int(os.environ.get("SMS_PER_IP_HOURLY", "30")),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE") == "1",
-        PERMANENT_SESSION_LIFETIME=8 * 3600,
-        WTF_CSRF_TIME_LIMIT=8 * 3600,
-        BABEL_DEFAULT_LOCALE="zh_Hans_CN",
-        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
-        MAX_CONTENT_LENGTH=21 * 1024 * 1024,
-        UPLOAD_MAX_BYTES=20 * 1024 * 1024,
-        UPLOAD_MAX_ROWS=100_000,
-        HOME_TEMPLATES=HOME_TEMPLATES,
-        FLASK_ADMIN_SWATCH="cerulean",
-    )
-    if config:
-        app.config.update(config)
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
-    if not app.config["SQLALCHEMY_DATABASE_URI"]:
-        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.instance_path)
+    app.config.from_mapping(settings.load(app.instance_path, os.environ, config))
+    settings.configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
@@ -80,7 +35,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     from views.sms import make_backend
 
-    app.extensions["sms"] = app.config.get("SMS_BACKEND_INSTANCE") or make_backend(app.config["SMS_BACKEND"])
+    app.extensions["sms"] = app.config.get("SMS_BACKEND_INSTANCE") or make_backend(
+        app.config["SMS_BACKEND"],
+        account_sid=app.config["TWILIO_ACCOUNT_SID"],
+        auth_token=app.config["TWILIO_AUTH_TOKEN"],
+        sender=app.config["TWILIO_FROM"],
+    )
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -120,7 +80,10 @@ def _register_error_pages(app: Flask) -> None:
         403: ("无权操作", "您的账户没有权限进行此操作。如需办理，请联系上级单位或系统管理员。"),
         404: ("记录不存在", "您要查看的记录不存在，或不属于您的单位。请返回列表重新查询。"),
         405: ("操作方式不正确", "请通过页面上的按钮进行操作。"),
-        413: ("文件太大", "上传的文件超过 20 MB，请拆分为几个较小的文件后分别上传。"),
+        413: (
+            "文件太大",
+            f"上传的文件超过 {app.config['UPLOAD_MAX_BYTES'] // settings.MB} MB，请拆分为几个较小的文件后分别上传。",
+        ),
         500: ("系统出错", "系统处理时出现错误，您的操作没有生效。请稍后重试，或联系系统管理员。"),
     }
 
@@ -149,7 +112,9 @@ def _register_cli(app: Flask) -> None:
         if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Org)):
             click.echo("数据库已有数据，跳过演示数据。")
             return
-        counts = load_demo_data()
+        from actions.receipts import create_receipt
+
+        counts = load_demo_data(issue_receipt=create_receipt)
         click.echo("演示数据已装载：" + "，".join(f"{k} {v}" for k, v in counts.items()))
 
 

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from models import MEMBER_EDITABLE, Member, MemberStatus, Policy
-from models.org import Role
+from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, Policy
+from models.roles import UNIT
 
-from .base import BulkAction, Result, delete_rows, transition
+from .base import BulkAction, Result, delete_rows
+from .workflow import run_transition
 
 
 def report(ids, user, expected: int | None = None) -> Result:
-    """新建/打回 → 财务确认."""
-    done = transition(
-        Member, ids, MEMBER_EDITABLE, MemberStatus.CONFIRMED, user, "report", values={"return_reason": None}
-    )
-    skipped = max((expected or done) - done, 0)
-    return Result(done, skipped, f"已上报 {done} 条，跳过 {skipped} 条（状态已变化）")
+    """新建/打回 → 财务确认 (the declared transition, models/member.py)."""
+    return run_transition(MEMBER_WORKFLOW, MEMBER_WORKFLOW.get("report"), ids, user, expected=expected)
 
 
 def without_policy():
@@ -30,20 +27,12 @@ def delete_all(ids, user, expected: int | None = None) -> Result:
     return Result(done, skipped, f"已删除 {done} 条，跳过 {skipped} 条（状态已变化或已有投保记录）")
 
 
-REPORT = BulkAction(
-    name="report",
-    label="当前查询结果上报",
-    run=report,
-    from_states=MEMBER_EDITABLE,
-    roles=frozenset({Role.UNIT_CLERK}),
-    note="将当前查询结果中“新建”和“打回”状态的会员上报，上报后状态为“财务确认”，即可投保。",
-)
 DELETE_ALL = BulkAction(
     name="delete",
     label="全部删除",
     run=delete_all,
     from_states=MEMBER_EDITABLE,
-    roles=frozenset({Role.UNIT_CLERK}),
+    roles=UNIT,
     confirm_phrase="全部删除",
     danger=True,
     condition=without_policy,

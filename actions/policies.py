@@ -5,59 +5,37 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from wtforms import DateField, StringField
-from wtforms.validators import InputRequired, Length
+from flask_wtf import FlaskForm
+from wtforms import DateField
+from wtforms.validators import InputRequired
 
-from models import POLICY_EDITABLE, Policy, PolicyStatus, Product, db, utcnow
-from models.org import Role
+from models import POLICY_EDITABLE, POLICY_WORKFLOW, Policy, PolicyStatus, Product, db, utcnow
+from models.roles import EVERYONE, UNIT
 from rules import policy_expiry
 
-from .base import BulkAction, Result, delete_rows, dml_with_audit, transition
-
-UNIT = frozenset({Role.UNIT_CLERK})
-AGENCY = frozenset({Role.AGENCY_STAFF})
-EVERYONE = frozenset(Role)
+from .base import BulkAction, Result, delete_rows, dml_with_audit
+from .forms import not_before_today
+from .workflow import run_transition
 
 
 def _skipped(expected, done) -> int:
     return max((expected or done) - done, 0)
 
 
-# ---- 当前查询结果上报 ---------------------------------------------------------------------------
+# ---- 当前查询结果上报 (unit, agency) and 当前查询结果打回: declared in models/policy.py ---------------
 def unit_report(ids, user, expected=None) -> Result:
     """Unit: 新建/打回 → 上报."""
-    done = transition(
-        Policy, ids, POLICY_EDITABLE, PolicyStatus.REPORTED, user, "report", values={"return_reason": None}
-    )
-    return Result(done, _skipped(expected, done), f"已上报 {done} 条，跳过 {_skipped(expected, done)} 条（状态已变化）")
+    return run_transition(POLICY_WORKFLOW, POLICY_WORKFLOW.get("report"), ids, user, expected=expected)
 
 
 def agency_report(ids, user, expected=None) -> Result:
     """Agency: 上报 → 代办处已上报."""
-    done = transition(Policy, ids, (PolicyStatus.REPORTED,), PolicyStatus.AGENCY_REPORTED, user, "report")
-    return Result(done, _skipped(expected, done), f"已上报 {done} 条，跳过 {_skipped(expected, done)} 条（状态已变化）")
-
-
-# ---- 当前查询结果打回 ---------------------------------------------------------------------------
-class ReturnForm(__import__("flask_wtf").FlaskForm):
-    reason = StringField(
-        "打回原因（基层单位会在打回的记录上看到）",
-        [InputRequired("请填写打回原因"), Length(max=200, message="打回原因不超过200字")],
-    )
+    return run_transition(POLICY_WORKFLOW, POLICY_WORKFLOW.get("agency-report"), ids, user, expected=expected)
 
 
 def agency_return(ids, user, expected=None, reason: str = "") -> Result:
-    done = transition(
-        Policy,
-        ids,
-        (PolicyStatus.REPORTED,),
-        PolicyStatus.RETURNED,
-        user,
-        "return",
-        values={"return_reason": reason.strip()},
-        after={"return_reason": reason.strip()},
-    )
-    return Result(done, _skipped(expected, done), f"已打回 {done} 条，跳过 {_skipped(expected, done)} 条（状态已变化）")
+    """Agency: 上报 → 打回, with the reason the unit sees."""
+    return run_transition(POLICY_WORKFLOW, POLICY_WORKFLOW.get("return"), ids, user, expected=expected, reason=reason)
 
 
 # ---- 批量删除 ----------------------------------------------------------------------------------
@@ -67,14 +45,10 @@ def delete_all(ids, user, expected=None) -> Result:
 
 
 # ---- 修改预期生效时间 ---------------------------------------------------------------------------
-class DateForm(__import__("flask_wtf").FlaskForm):
+class DateForm(FlaskForm):
     effective = DateField("新的预期生效时间", [InputRequired("请选择预期生效时间")], format="%Y-%m-%d")
 
-    def validate_effective(self, field):
-        if field.data and field.data < date.today():
-            from wtforms.validators import ValidationError
-
-            raise ValidationError("预期生效时间不能早于今天")
+    validate_effective = not_before_today
 
 
 def change_effective_date(ids, user, expected=None, effective: date | None = None) -> Result:
@@ -166,35 +140,6 @@ def _date_changed(expected, done, effective: date) -> Result:
 # ---- 汇总金额 ----------------------------------------------------------------------------------
 ALL_STATES = tuple(PolicyStatus)
 
-UNIT_REPORT = BulkAction(
-    name="report",
-    label="当前查询结果上报",
-    run=unit_report,
-    from_states=POLICY_EDITABLE,
-    roles=UNIT,
-    with_amount=True,
-    note="将当前查询结果中“新建”和“打回”状态的投保记录上报到代办处。请先核对下面的人数和金额。",
-)
-AGENCY_REPORT = BulkAction(
-    name="agency-report",
-    label="当前查询结果上报",
-    run=agency_report,
-    from_states=(PolicyStatus.REPORTED,),
-    roles=AGENCY,
-    with_amount=True,
-    note="将当前查询结果中基层单位已“上报”的投保记录核实后上报（状态变为“代办处已上报”）。",
-)
-AGENCY_RETURN = BulkAction(
-    name="return",
-    label="当前查询结果打回",
-    run=agency_return,
-    from_states=(PolicyStatus.REPORTED,),
-    roles=AGENCY,
-    form=ReturnForm,
-    with_amount=True,
-    danger=True,
-    note="将当前查询结果中“上报”状态的投保记录打回基层单位修改；基层单位会看到打回原因。",
-)
 DELETE_ALL = BulkAction(
     name="delete",
     label="批量删除",

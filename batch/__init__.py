@@ -10,7 +10,6 @@ from .pipeline import (  # noqa: F401
     earlier_upload,
     get_kind,
     process_batch,
-    result_path,
     write_failed,
 )
 from .reader import BatchFileError  # noqa: F401

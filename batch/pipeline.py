@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, RowStatus, db, utcnow
+from models.storage import failed_path, result_path, upload_path
 from rules import Code
 
 from .reader import BatchFileError, Column, Table, read_table
@@ -141,25 +142,6 @@ def get_kind(name: str) -> Kind:
         raise BatchFileError(f"未知的批量业务类型“{name}”（可用：{'、'.join(KINDS)}）") from None
 
 
-def storage_dir(sub: str) -> Path:
-    base = Path(current_app.config.get("UPLOAD_DIR") or Path(current_app.instance_path) / "uploads")
-    path = base / sub
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def file_path(batch: ImportBatch) -> Path:
-    return storage_dir("files") / f"{batch.id}{Path(batch.file_name).suffix.lower()}"
-
-
-def result_path(batch: ImportBatch) -> Path:
-    return storage_dir("results") / f"{batch.id}_result.xlsx"
-
-
-def failed_path(batch: ImportBatch) -> Path:
-    return storage_dir("results") / f"{batch.id}_failed.xlsx"
-
-
 def create_batch(kind_name: str, data: bytes, filename: str, user, params: dict | None = None) -> ImportBatch:
     """Record the upload and keep the file; refuse files over the size limit."""
     kind = get_kind(kind_name)
@@ -181,7 +163,7 @@ def create_batch(kind_name: str, data: bytes, filename: str, user, params: dict 
     )
     db.session.add(batch)
     db.session.flush()
-    file_path(batch).write_bytes(data)
+    upload_path(batch).write_bytes(data)
     db.session.commit()
     return batch
 
@@ -222,7 +204,7 @@ def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[Row
     ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
     try:
         kind.prepare(ctx)
-        data = file_path(batch).read_bytes()
+        data = upload_path(batch).read_bytes()
         with gc_paused():
             table = read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
     except BatchFileError as exc:

@@ -173,7 +173,7 @@ def make_app(url: str, upload_dir: str | Path):
             "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(url),
             "SECRET_KEY": "bench",
             "SMS_BACKEND": "memory",
-            "UPLOAD_DIR": str(upload_dir),
+            "STORAGE_DIR": str(upload_dir),
         }
     )
 

@@ -30,12 +30,12 @@ class AuditLog(db.Model):
     )
 
 
+# the actions that are no state transition; each transition's label is added where it is declared
+# (models/workflow.py), so the audit log names every action a workflow can write
 ACTION_LABELS = {
     "create": "新增",
     "update": "修改",
     "delete": "删除",
-    "report": "上报",
-    "return": "打回",
     "reset_password": "重置密码",
     "unlock": "解锁",
     "login": "登录",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
+from .roles import UNIT
+from .workflow import Transition, Workflow
 
 
 class Gender(LabeledEnum):
@@ -55,6 +57,27 @@ class Member(Timestamps, Versioned, db.Model):
 
     def __str__(self) -> str:
         return f"{self.member_no} {self.name}"
+
+
+MEMBER_WORKFLOW = Workflow(
+    Member,
+    "会员",
+    editable=MEMBER_EDITABLE,
+    transitions=[
+        Transition(
+            name="report",
+            label="当前查询结果上报",
+            from_states=MEMBER_EDITABLE,
+            to_state=MemberStatus.CONFIRMED,
+            roles=UNIT,
+            action="report",
+            action_label="上报",
+            clears=("return_reason",),
+            todo={MemberStatus.RETURNED: "被打回的会员", MemberStatus.NEW: "新建未上报的会员"},
+            note="将当前查询结果中“新建”和“打回”状态的会员上报，上报后状态为“财务确认”，即可投保。",
+        ),
+    ],
+)
 
 
 class Counter(db.Model):

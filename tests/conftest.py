@@ -15,7 +15,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import create_app, database_url  # noqa: E402
+from app import create_app  # noqa: E402
+from config import database_url  # noqa: E402
 from models import User, db  # noqa: E402
 from models.demo import load_demo_data  # noqa: E402
 
@@ -30,11 +31,7 @@ def test_database_url(tmp_path_factory) -> str:
 
 
 def _pg(url: str) -> str:
-    os.environ["DATABASE_URL"] = url
-    try:
-        return database_url("")
-    finally:
-        del os.environ["DATABASE_URL"]
+    return database_url(url)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +47,7 @@ def app(db_url, tmp_path_factory):
             "SQLALCHEMY_DATABASE_URI": db_url,
             "SECRET_KEY": "test-secret",
             "SMS_BACKEND": "memory",
-            "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+            "STORAGE_DIR": str(tmp_path_factory.mktemp("uploads")),
         }
     )
     with app.app_context():
@@ -60,7 +57,9 @@ def app(db_url, tmp_path_factory):
         else:
             db.drop_all()
         db.create_all()
-        load_demo_data()
+        from actions.receipts import create_receipt
+
+        load_demo_data(issue_receipt=create_receipt)  # as `flask demo-data` loads it
         db.session.remove()
     yield app
     with app.app_context():

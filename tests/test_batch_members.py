@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 import batch.pipeline as pipeline
-from batch import BatchFileError, check_batch, create_batch, process_batch, result_path, write_failed
+from batch import BatchFileError, check_batch, create_batch, process_batch, write_failed
 from models import (
     AuditLog,
     BatchStatus,
@@ -35,6 +35,7 @@ from models import (
     User,
     db,
 )
+from models.storage import result_path
 from rules.idnumber import id_check_digit
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,6 +11,7 @@ from test_login import each_request_stands_alone, log_in, send_code, user_row  #
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from app import create_app
 from views import auth
 from views.sms import SmsError, TwilioBackend, make_backend
 
@@ -126,12 +127,15 @@ def test_sms_backend_twilio_without_environment_refuses_to_start(monkeypatch):
         make_backend("twilio")
 
 
-def test_credentials_come_from_the_environment(monkeypatch):
+def test_credentials_come_from_the_environment(monkeypatch, app):
+    monkeypatch.setenv("SMS_BACKEND", "twilio")
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", SID)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setenv("TWILIO_FROM", NUMBER)
-    http = FakeHttpClient()
-    TwilioBackend(http_client=http).send("+8613800000005", "clerk1", "123456")
+    other = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "x"})
+    sms = other.extensions["sms"]  # read once by create_app (config.py), as in production
+    http = sms.client.http_client = FakeHttpClient()
+    sms.send("+8613800000005", "clerk1", "123456")
     assert http.requests[0]["auth"] == (SID, TOKEN) and http.requests[0]["data"]["From"] == NUMBER
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from flask_admin.contrib.sqla.filters import FilterEqual
+import sqlalchemy as sa
 
-from models import ApplicationStatus, ChangeApplication, TerminationApplication, TransferApplication
+from models import (
+    ApplicationStatus,
+    ChangeApplication,
+    Member,
+    Policy,
+    TerminationApplication,
+    TransferApplication,
+    termination_policy,
+)
 
-from . import roles as access
+from . import access, panel
 from .base import ScopedModelView, money_formatter
 
 STATUS_LABELS = {
@@ -21,8 +29,25 @@ STATUS_LABELS = {
 }
 
 
-def _status_filter(model):
-    return FilterEqual(model.status, "审批状态", options=ApplicationStatus.choices())
+def application_panel(model, member_cond, unit_column) -> list:
+    """审批状态, 会员编号/身份证号, 单位 (manual 一(四)3: 审批状态选择新建，点击【搜索】)."""
+    return [
+        panel.enum_select("status", "审批状态", model.status, ApplicationStatus),
+        panel.member_ref_text("member", "会员编号/身份证号", member_cond),
+        panel.unit_text("unit", "单位编号", unit_column),
+    ]
+
+
+def _of_member(model):
+    return lambda cond: model.member_id.in_(sa.select(Member.id).where(cond))
+
+
+def _termination_of_member(cond):
+    return TerminationApplication.id.in_(
+        sa.select(termination_policy.c.application_id)
+        .join(Policy, Policy.id == termination_policy.c.policy_id)
+        .where(Policy.member_id.in_(sa.select(Member.id).where(cond)))
+    )
 
 
 class TransferView(ScopedModelView):
@@ -30,7 +55,11 @@ class TransferView(ScopedModelView):
     export_roles = access.BUSINESS
     column_list = ["member", "from_org", "to_org", "status", "created_at", "decided_at"]
     column_labels = dict(STATUS_LABELS, member="会员", from_org="调出单位", to_org="调入单位", reason="调动原因")
-    column_filters = [_status_filter(TransferApplication)]
+    search_panel = application_panel(
+        TransferApplication,
+        _of_member(TransferApplication),
+        lambda orgs: sa.or_(TransferApplication.from_org_id.in_(orgs), TransferApplication.to_org_id.in_(orgs)),
+    )
     column_default_sort = ("id", True)
 
 
@@ -48,7 +77,7 @@ class ChangeView(ScopedModelView):
         new_id_number="新身份证号",
         reason="变更理由",
     )
-    column_filters = [_status_filter(ChangeApplication)]
+    search_panel = application_panel(ChangeApplication, _of_member(ChangeApplication), ChangeApplication.org_id)
     column_default_sort = ("id", True)
 
 
@@ -66,6 +95,6 @@ class TerminationView(ScopedModelView):
         policies="保单",
     )
     column_formatters = {"refund": money_formatter("refund")}
-    column_filters = [_status_filter(TerminationApplication)]
+    search_panel = application_panel(TerminationApplication, _termination_of_member, TerminationApplication.org_id)
     column_default_sort = ("id", True)
     column_details_exclude_list = ["policies"]

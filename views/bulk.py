@@ -9,14 +9,25 @@ and the page asks again; otherwise the action runs in one transaction.
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
+from decimal import Decimal
 
-from flask import abort, flash, redirect, request, send_file
+from flask import Response, abort, flash, redirect, request, send_file, stream_with_context, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 
 from actions import summarize
+from actions.workflow import workflow_actions
+from batch.result import write_failures
 from models import db
+from models.storage import failures_path
+
+from .access import current_user
+
+# In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
+# (models/workflow.py), read at each request, so a new declaration is a new button.
+WORKFLOW = object()
 
 
 class ConfirmForm(FlaskForm):
@@ -26,41 +37,40 @@ class ConfirmForm(FlaskForm):
 
 class BulkActionsMixin:
     bulk_actions: list = []
+    workflow = None  # the model's Workflow (models/workflow.py), if its rows have states
+
+    def all_bulk_actions(self) -> list:
+        out = []
+        for a in self.bulk_actions:
+            if a is WORKFLOW:
+                out += workflow_actions(self.workflow) if self.workflow is not None else []
+            else:
+                out.append(a)
+        return out
 
     def visible_bulk_actions(self):
-        from .base import current_user
-
         user = current_user()
-        return [a for a in self.bulk_actions if user is not None and user.role in a.roles]
+        return [a for a in self.all_bulk_actions() if user is not None and user.role in a.roles]
+
+    def todo_conditions(self) -> tuple:
+        """What else a row must meet to be a to-do on this screen (besides its state and scope)."""
+        return ()
+
+    def state_url(self, state) -> str:
+        """The list filtered by one state: the search panel's `status` (选择状态)."""
+        return url_for(f"{self.endpoint}.index_view", status=state.value)
 
     def current_query(self):
-        """The list screen's query: its filters and search, within the user's scope."""
-        args = self._get_list_extra_args()
-        query, count_query, joins, count_joins = self.get_query(), None, {}, {}
-        if self._search_supported and args.search:
-            query, count_query, joins, count_joins = self._apply_search(
-                query, count_query, joins, count_joins, args.search
-            )
-        if args.filters and self._filters:
-            query, count_query, joins, count_joins = self._apply_filters(
-                query, count_query, joins, count_joins, args.filters
-            )
-        return query
+        """The list screen's query: its search panel, within the user's scope (views/base.py
+        `get_query`) — the very query the list shows."""
+        return self.get_query()
 
     def current_ids(self):
         return self.current_query().with_entities(self.model.id).statement
 
     def active_filter_text(self) -> list[str]:
-        args = self._get_list_extra_args()
-        out = []
-        for idx, _name, value in args.filters or []:
-            flt = self._filters[idx]
-            label = str(flt.name)
-            options = dict((str(k), str(v)) for k, v in (flt.get_options(self) or []))
-            out.append(f"{label}：{options.get(str(value), value)}")
-        if args.search:
-            out.append(f"搜索：{args.search}")
-        return out
+        """The search panel's conditions in Chinese, for the confirmation page."""
+        return self.panel_state().describe()
 
     def list_url(self) -> str:
         qs = request.query_string.decode()
@@ -68,11 +78,11 @@ class BulkActionsMixin:
 
     @expose("/bulk/<action_name>/", methods=("GET", "POST"))
     def bulk_view(self, action_name):
-        from .base import current_user
-
         action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
         if action is None:
             abort(404)
+        if self.panel_state().errors:  # the list says what is wrong with its conditions
+            return redirect(self.list_url())
         user = current_user()
         ids = self.current_ids()
         params_form = action.form(prefix="p") if action.form else None
@@ -80,10 +90,13 @@ class BulkActionsMixin:
             params_form.prepare()
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
+        lines, refusal = action.precheck(ids, user) if action.precheck else ([], None)
         warning = None
         if request.method == "POST" and action.run is not None and confirm.validate_on_submit():
             expected = int(confirm.expected.data or -1)
-            if action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
+            if refusal:
+                warning = refusal
+            elif action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
                 warning = f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【确定】。本次没有做任何操作。"
             elif params_form is not None and not params_form.validate():
                 warning = "请按提示填写后再点【确定】。"
@@ -94,8 +107,25 @@ class BulkActionsMixin:
                 )
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
-                from batch.result import write_failures
+                if action.kind == "download":
+                    from actions import Download
 
+                    out = action.run(ids, user, expected=expected, **params)
+                    if isinstance(out, Download):
+                        return download_response(out)
+                    warning = out.message  # refused (e.g. too many rows to print): say why, change nothing
+                    return self.render(
+                        "admin/bulk_confirm.html",
+                        action=action,
+                        summary=summary,
+                        params_form=params_form,
+                        confirm=confirm,
+                        warning=warning,
+                        lines=lines,
+                        refusal=refusal,
+                        filters=self.active_filter_text(),
+                        list_url=self.list_url(),
+                    )
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
@@ -103,6 +133,9 @@ class BulkActionsMixin:
                     db.session.rollback()
                     raise
                 flash(result.message, "success" if result.done else "warning")
+                if result.link and result.done:
+                    endpoint, kwargs = result.link
+                    return redirect(url_for(endpoint, **kwargs))
                 if result.failures:
                     token = f"{user.id}_{uuid.uuid4().hex}"
                     write_failures(failures_path(token), result.failures)
@@ -121,15 +154,45 @@ class BulkActionsMixin:
             params_form=params_form,
             confirm=confirm,
             warning=warning,
+            lines=lines,
+            refusal=refusal,
             filters=self.active_filter_text(),
             list_url=self.list_url(),
+        )
+
+    # ---- 导出: the current query streamed as .xlsx (or CSV), never loaded whole -----------------
+    def export_rows(self):
+        """(headers, widths, row iterator) of the current query.  The default reads the list's
+        ORM rows in batches (`yield_per`); views with a plain-column path override it."""
+        columns = list(self._export_columns)
+        headers = [str(label) for _, label in columns]
+        query = self.current_query().order_by(self.model.id).yield_per(1000)
+
+        def rows():
+            for model in query:
+                yield [export_value(model, name) for name, _ in columns]
+
+        return headers, None, rows()
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type):
+        from batch.export import XLSX, stream_csv, stream_xlsx
+
+        if not self.can_export or export_type not in ("xlsx", "csv"):
+            abort(403 if export_type in ("xlsx", "csv") else 404)
+        headers, widths, rows = self.export_rows()
+        from actions import Download
+
+        stem = f"{self.name}_{date.today():%Y%m%d}"
+        if export_type == "csv":
+            return download_response(Download(f"{stem}.csv", "text/csv", stream_csv(headers, rows)))
+        return download_response(
+            Download(f"{stem}.xlsx", XLSX, stream_xlsx(headers, rows, sheet_title=str(self.name)[:31], widths=widths))
         )
 
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
         """【批量投保失败人员名单】: only for the user who ran the action."""
-        from .base import current_user
-
         user = current_user()
         path = failures_path(token)
         if not token.startswith(f"{user.id}_") or not path.exists():
@@ -142,8 +205,28 @@ class BulkActionsMixin:
         )
 
 
-def failures_path(token: str):
-    from batch.pipeline import storage_dir
+def export_value(model, name):
+    """A typed cell of the export: dates, amounts (Decimal) and numbers stay what they are, a
+    state its Chinese label, anything else its text."""
+    value = model
+    for part in str(name).split("."):
+        value = getattr(value, part, None) if value is not None else None
+    if value is None or isinstance(value, (bool, int, float, Decimal, date, datetime)):
+        return value
+    return str(value)
 
-    safe = "".join(ch for ch in token if ch.isalnum() or ch == "_")
-    return storage_dir("results") / f"failures_{safe}.xlsx"
+
+def download_response(download) -> Response:
+    """A download-kind action's file: bytes at once, or chunks streamed as they are made."""
+    from urllib.parse import quote
+
+    body = download.body
+    if not isinstance(body, (bytes, bytearray)):
+        body = stream_with_context(body)
+    response = Response(body, mimetype=download.mimetype)
+    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in download.filename)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download.filename)}"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 
@@ -40,16 +39,17 @@ class MemoryBackend:
 class TwilioBackend:
     """Sends the app-generated code through Twilio's Messages API with the `twilio` library.
 
-    Credentials come from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM (a number or a
-    messaging service SID starting with MG).  `http_client` lets tests see the request it sends.
+    Credentials come from the settings TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM (a number
+    or a messaging service SID starting with MG), which create_app reads from the environment
+    (config.py).  `http_client` lets tests see the request it sends.
     """
 
-    def __init__(self, account_sid=None, auth_token=None, sender=None, http_client=None):
+    def __init__(self, account_sid="", auth_token="", sender="", http_client=None):
         from twilio.rest import Client
 
-        self.account_sid = account_sid or os.environ.get("TWILIO_ACCOUNT_SID", "")
-        self.auth_token = auth_token or os.environ.get("TWILIO_AUTH_TOKEN", "")
-        self.sender = sender or os.environ.get("TWILIO_FROM", "")
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.sender = sender
         if not (self.account_sid and self.auth_token and self.sender):
             raise SmsError("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN 和 TWILIO_FROM 必须设置")
         self.client = Client(self.account_sid, self.auth_token, http_client=http_client)
@@ -69,11 +69,11 @@ class TwilioBackend:
             raise SmsError(str(exc)) from exc
 
 
-def make_backend(name: str):
+def make_backend(name: str, account_sid: str = "", auth_token: str = "", sender: str = ""):
     if name == "console":
         return ConsoleBackend()
     if name == "memory":
         return MemoryBackend()
     if name == "twilio":
-        return TwilioBackend()
+        return TwilioBackend(account_sid, auth_token, sender)
     raise ValueError(f"unknown SMS_BACKEND {name!r} (console, memory, twilio)")

@@ -1,6 +1,10 @@
-"""Which roles use which screens (DESIGN.md §1, §5)."""
+"""Which roles use which screens and actions (DESIGN.md §1, §5): each role set defined once.
 
-from models.org import Role as R
+A models module so that the actions (a lower layer) and the views take their role sets from
+the same place.
+"""
+
+from .org import Role as R
 
 EVERYONE = frozenset(R)
 UNIT = frozenset({R.UNIT_CLERK})

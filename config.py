@@ -1,0 +1,114 @@
+"""Configuration in one place: every setting, its default and the environment variable it comes
+from. `create_app` reads it once (`load`) into `app.config`; nothing else reads `os.environ`.
+Code below the app asks `current_app.config[...]` (or is handed the value).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+MB = 1024 * 1024
+
+# Fixed settings: not taken from the environment.
+FIXED = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
+    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    "FLASK_ADMIN_SWATCH": "cerulean",
+    "HOME_TEMPLATES": [("批量入会模板", "members"), ("批量投保模板", "policies")],  # (label, batch kind)
+}
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _int(value: str) -> int:
+    return int(value)
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+# config key: (environment variable, parser, default). A default of None is worked out by `load`.
+FROM_ENVIRONMENT = {
+    "SQLALCHEMY_DATABASE_URI": ("DATABASE_URL", _text, None),  # SQLite in instance/huzhu.db
+    "SECRET_KEY": ("SECRET_KEY", _text, None),  # generated once into instance/secret_key
+    "SMS_BACKEND": ("SMS_BACKEND", _text, "console"),
+    "SMS_DAILY_BUDGET": ("SMS_DAILY_BUDGET", _int, 500),
+    "SMS_PER_IP_HOURLY": ("SMS_PER_IP_HOURLY", _int, 30),
+    "TWILIO_ACCOUNT_SID": ("TWILIO_ACCOUNT_SID", _text, ""),
+    "TWILIO_AUTH_TOKEN": ("TWILIO_AUTH_TOKEN", _text, ""),
+    "TWILIO_FROM": ("TWILIO_FROM", _text, ""),
+    "SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _flag, False),
+    "UPLOAD_MAX_BYTES": ("UPLOAD_MAX_BYTES", _int, 20 * MB),
+    "UPLOAD_MAX_ROWS": ("UPLOAD_MAX_ROWS", _int, 100_000),
+    "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", _int, None),  # the upload limit plus 1 MB for the form
+    "STORAGE_DIR": ("STORAGE_DIR", _text, None),  # every kept file (models/storage.py); instance/uploads
+    "LOG_LEVEL": ("LOG_LEVEL", _text, "INFO"),
+}
+
+
+def load(instance_path: str, environ: Mapping[str, str] = os.environ, overrides: Mapping | None = None) -> dict:
+    """All settings: the fixed ones, then the environment's, then `overrides` (create_app's argument)."""
+    cfg = dict(FIXED)
+    for key, (var, parse, default) in FROM_ENVIRONMENT.items():
+        raw = environ.get(var, "")
+        if raw == "":
+            cfg[key] = default
+            continue
+        try:
+            cfg[key] = parse(raw)
+        except ValueError:
+            raise ValueError(f"环境变量 {var} 的值“{raw}”不是有效的数字") from None
+    cfg.update(overrides or {})
+    if not cfg["SQLALCHEMY_DATABASE_URI"]:
+        cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{os.path.join(instance_path, 'huzhu.db')}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = database_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = _secret_key_file(instance_path)
+    if not cfg["MAX_CONTENT_LENGTH"]:
+        cfg["MAX_CONTENT_LENGTH"] = cfg["UPLOAD_MAX_BYTES"] + MB
+    if not cfg["STORAGE_DIR"]:
+        cfg["STORAGE_DIR"] = str(Path(instance_path) / "uploads")
+    return cfg
+
+
+def database_url(url: str) -> str:
+    """A URL as hosting services give it (`postgres://…`) in the form SQLAlchemy uses with psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _secret_key_file(instance_path: str) -> str:
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    """One handler on the root logger, to stderr, set up once per process (Flask's and Werkzeug's
+    loggers then use it rather than adding their own)."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_huzhu", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler._huzhu = True
+        root.addHandler(handler)
+    root.setLevel(level.upper())

@@ -1,0 +1,65 @@
+"""Every file the system keeps, in one place: where it lives and what it is called.
+
+The root is the STORAGE_DIR setting (config.py; instance/uploads by default). Under it, one folder per
+kind of file:
+
+    files/      the uploaded batch files, as uploaded        upload_path(batch)
+    results/    batch result files and failed-row lists      result_path(batch), failed_path(batch)
+                failure lists of bulk actions                failures_path(token)
+    documents/  generated documents (PDF)                    document_path(name)
+    exports/    generated exports                            export_path(name)
+
+A models module so that the batch pipeline, the actions and the views all take their paths from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+
+FOLDERS = ("files", "results", "documents", "exports")
+
+
+def root() -> Path:
+    return Path(current_app.config["STORAGE_DIR"])
+
+
+def folder(name: str) -> Path:
+    """The folder for one kind of file, created on first use."""
+    if name not in FOLDERS:
+        raise ValueError(f"unknown storage folder {name!r} ({', '.join(FOLDERS)})")
+    path = root() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def safe_name(name: str) -> str:
+    """A file name made only of letters, digits, '_', '-' and '.', never starting with '.': a
+    name that came from a URL cannot leave its folder."""
+    cleaned = "".join(ch for ch in name if ch.isalnum() or ch in "_-.").lstrip(".")
+    return cleaned or "_"
+
+
+def upload_path(batch) -> Path:
+    return folder("files") / f"{batch.id}{Path(batch.file_name).suffix.lower()}"
+
+
+def result_path(batch) -> Path:
+    return folder("results") / f"{batch.id}_result.xlsx"
+
+
+def failed_path(batch) -> Path:
+    return folder("results") / f"{batch.id}_failed.xlsx"
+
+
+def failures_path(token: str) -> Path:
+    return folder("results") / f"failures_{safe_name(token)}.xlsx"
+
+
+def document_path(name: str) -> Path:
+    return folder("documents") / safe_name(name)
+
+
+def export_path(name: str) -> Path:
+    return folder("exports") / safe_name(name)
