@@ -4,7 +4,7 @@ are refused with a Chinese message before anything is read into memory.
 
 Each hostile file is read in a child process (with an address-space cap, so that the old
 behaviour fails the test instead of exhausting the machine), which reports the message it got
-and its own peak RSS: at most 300 MB for any refused upload."""
+and its own peak RSS (VmHWM): at most 300 MB for any refused upload."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ try:
     out = {"error": None, "rows": len(table.rows)}
 except BatchFileError as exc:
     out = {"error": str(exc)}
-out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# the peak RSS of this process's own memory (ru_maxrss would include the parent's at fork time)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+out["rss_mb"] = int(hwm.split()[1]) / 1024
 print(json.dumps(out, ensure_ascii=False))
 """
 
