@@ -24,6 +24,7 @@ from .products import (
 )
 from .result import Check
 from .spreadsheet import FORMULA_PREFIXES, escape_formula
+from .termination import check_end_date, refund, remaining_days, term_days
 
 __all__ = [
     "AGE_HARD_LIMIT",
@@ -63,4 +64,8 @@ __all__ = [
     "Check",
     "FORMULA_PREFIXES",
     "escape_formula",
+    "check_end_date",
+    "refund",
+    "remaining_days",
+    "term_days",
 ]
