@@ -55,6 +55,7 @@ class BulkAction:
     condition_label: str = ""  # why a row failing `condition` is skipped
     with_amount: bool = False  # show 汇总金额 (policies)
     note: str = ""  # what the action does, in the clerk's words
+    submit_label: str = "确定"  # the confirmation page's button, in the manual's words (e.g. 确认保存)
 
 
 def summarize(model, ids: sa.Select, action: BulkAction) -> Summary:
