@@ -16,7 +16,7 @@ from rules import Code, age_on, parse_id, policy_expiry
 
 from . import access, panel
 from .access import current_user
-from .base import ScopedModelView, money_formatter
+from .base import ScopedModelView, money_formatter, record_link
 from .bulk import WORKFLOW
 from .members import MEMBER_NO_RE
 from .policy_form import PolicyEntryForm
@@ -95,7 +95,11 @@ class PolicyView(ScopedModelView):
         "org",
     ]
     column_labels = POLICY_LABELS
-    column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
+    column_formatters = {
+        "member.member_no": record_link(lambda p: p.member.member_no),
+        "amount": money_formatter("amount"),
+        "status": _return_reason,
+    }
     column_default_sort = ("id", True)
     # the member's columns come with the row (one query, not one per row); the CSV export is
     # streamed after the request's session is gone, where a lazy load of `member` fails
@@ -122,6 +126,11 @@ class PolicyView(ScopedModelView):
     create_template = "admin/policy_form.html"
     edit_template = "admin/policy_form.html"
     workflow = POLICY_WORKFLOW
+
+    def record_title(self, model):
+        m = model.member
+        return f"会员编号 {m.member_no} {m.name} 的投保记录（{model.product.name}，{model.status.label}）"
+
     bulk_actions = [
         policy_actions.TOTALS,
         WORKFLOW,
