@@ -131,6 +131,8 @@ class MemberAdmissionView(ScopedModelView):
         if is_created:
             flash(f"已保存：{model.name}，会员编号 {model.member_no}", "success")
             g.member_saved = True
+        for fix in form.fixes:  # the clerk sees what was saved, not only what was typed
+            flash(fix, "info")
 
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
