@@ -19,13 +19,12 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 
 from models import LabeledEnum, db, scoped, write_audit
+from rules import escape_formula
 
 from . import access
 from .access import current_user, has_role
 from .bulk import BulkActionsMixin
 from .panel import SearchPanelMixin
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def format_money(value) -> str:
@@ -38,13 +37,6 @@ def format_date(value) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return value.strftime("%Y-%m-%d")
-
-
-def escape_formula(value):
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 SECRET_COLUMNS = frozenset({"password_hash", "login_code_hash"})

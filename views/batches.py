@@ -6,7 +6,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, request, send_file
 from flask_admin import expose
 from markupsafe import Markup
@@ -22,7 +21,7 @@ from batch import (
     write_failed,
 )
 from batch.result import write_template
-from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, Product, db, scoped
+from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, products, scoped
 from models.storage import result_path
 
 from . import access, panel
@@ -125,7 +124,6 @@ class BatchView(ScopedModelView):
                         error = str(exc)
                     else:
                         return redirect(self.get_url(".run_view", batch_id=batch.id))
-        products = db.session.scalars(sa.select(Product).where(Product.active.is_(True)).order_by(Product.code)).all()
         return self.render(
             "admin/batch_upload.html",
             tabs=TABS,
@@ -133,7 +131,7 @@ class BatchView(ScopedModelView):
             available=available,
             error=error,
             units=self._units() if kind == "members" and user.org.level != OrgLevel.UNIT else None,
-            products=products,
+            products=products(),
             form=request.form,
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from flask import flash, g, session
@@ -13,7 +12,7 @@ from actions import enrol as enrol_actions
 from actions import members as member_actions
 from models import MEMBER_WORKFLOW, Member, MemberStatus, db, member_numbers
 from models import MemberStatus as MS
-from rules import normalize_id
+from rules import normalize_id, parse_member_no
 
 from . import access, panel
 from .access import current_user
@@ -40,14 +39,12 @@ MEMBER_LABELS = {
 }
 
 
-MEMBER_NO_RE = re.compile(r"^\d{1,10}$")  # 会员编号, leading zeros optional
-
-
 def member_search(term: str):
     """会员号, 身份证号 exactly (indexed); otherwise the name from its start.  The one search
     of a member, used by 入会管理, 会员信息查询 and (through the member) 投保管理."""
-    if MEMBER_NO_RE.match(term):
-        return Member.member_no == term.zfill(10)
+    member_no = parse_member_no(term)
+    if member_no is not None:
+        return Member.member_no == member_no
     norm = normalize_id(term)
     if norm.ok and len(norm.value) == 18:
         return Member.id_number == norm.value

@@ -29,6 +29,10 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask import g, has_request_context, request
 
+from rules import parse_member_no
+
+from .access import current_user
+
 # Flask-Admin's own list arguments (and the record id of edit/details): no panel field may use them
 RESERVED = frozenset({"page", "page_size", "sort", "desc", "search", "id", "url", "modal", "export_type"})
 MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
@@ -140,8 +144,6 @@ class SearchPanelMixin:
         return self.panel_state().narrow(query)
 
     def visible_panel_fields(self) -> list[PanelField]:
-        from .base import current_user
-
         user = current_user()
         return [f for f in self.panel_fields() if f.roles is None or (user is not None and user.role in f.roles)]
 
@@ -221,9 +223,10 @@ def member_no_text(name: str, label: str, where, **kw) -> PanelField:
     """会员编号 with or without its leading zeros; `where` gets the 10-digit number."""
 
     def parse(raw):
-        if not raw.isdigit() or len(raw) > 10:
+        member_no = parse_member_no(raw)
+        if member_no is None:
             raise PanelError(f"{label}只能是数字（最多10位），您输入的是“{raw}”。请核对后再点【搜索】。")
-        return raw.zfill(10)
+        return member_no
 
     return PanelField(name, label, "text", where, parse, placeholder="如 0000000123", **kw)
 
@@ -270,8 +273,6 @@ def unit_text(name: str, label: str, column, **kw) -> PanelField:
     def parse(raw):
         from models import Org, db, scoped
 
-        from .base import current_user
-
         if not raw.isalnum() or len(raw) > 20:
             raise PanelError(f"{label}只能由字母和数字组成，您输入的是“{raw}”。请核对后再点【搜索】。")
         org = db.session.execute(
@@ -297,8 +298,9 @@ def member_ref_text(name: str, label: str, where, **kw) -> PanelField:
         from models import Member
         from rules import normalize_id
 
-        if raw.isdigit() and len(raw) <= 10:
-            return Member.member_no == raw.zfill(10)
+        member_no = parse_member_no(raw)
+        if member_no is not None:
+            return Member.member_no == member_no
         norm = normalize_id(raw)
         value = norm.value if norm.ok else raw
         if len(value) == 18 and value[:17].isdigit() and (value[17].isdigit() or value[17] == "X"):

@@ -12,13 +12,12 @@ from markupsafe import Markup
 from actions import enrol as enrol_actions
 from actions import policies as policy_actions
 from models import POLICY_WORKFLOW, Member, Policy, PolicyStatus, Product, Receipt, db, scope_filter
-from rules import Code, age_on, parse_id, policy_expiry
+from rules import Code, age_on, parse_id, parse_member_no, policy_expiry
 
 from . import access, panel
 from .access import current_user
 from .base import ScopedModelView, money_formatter, record_link
 from .bulk import WORKFLOW
-from .members import MEMBER_NO_RE
 from .policy_form import PolicyEntryForm
 
 POLICY_LABELS = {
@@ -173,8 +172,9 @@ class PolicyView(ScopedModelView):
         term = (request.args.get("q") or "").strip()
         if not term:
             return jsonify(ok=False, message="请输入会员编号或身份证号", hint="")
-        if MEMBER_NO_RE.match(term):
-            cond = Member.member_no == term.zfill(10)
+        member_no = parse_member_no(term)
+        if member_no is not None:
+            cond = Member.member_no == member_no
         else:
             norm = parse_id(term)  # a malformed number says what is wrong, as the form does on saving
             if not norm.ok:
