@@ -77,3 +77,10 @@ def test_no_delete_on_a_record_that_may_no_longer_change(app, client):
     page = client.get(f"/admin/policies/edit/?id={pid}")
     assert page.status_code == 302, "a reported policy opens as details, with the reason"
     assert "【删除】" not in client.get(page.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_export_has_the_member_number_as_text_not_a_link(app, client):
+    login_as(app, client, "clerk1")
+    for endpoint in ("members", "member_query", "policies", "expiring"):
+        csv = client.get(f"/admin/{endpoint}/export/csv/").get_data(as_text=True)
+        assert re.search(r"(^|,)\d{10},", csv, re.M) and "<a " not in csv, endpoint

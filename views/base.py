@@ -345,6 +345,8 @@ def record_link(text_of):
     edit page while this user may still change the record, else its details; back to the same list."""
 
     def formatter(view, context, model, name):
+        if context is None:  # the CSV export: the text alone
+            return text_of(model)
         endpoint = ".edit_view" if view.can_edit and not view.edit_refusal(model) else ".details_view"
         url = view.get_url(endpoint, id=model.id, url=context.get("return_url"))
         return Markup('<a href="{}">{}</a>').format(url, text_of(model))
