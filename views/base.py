@@ -144,7 +144,7 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
     can_set_page_size = True
     page_size_options = (20, 50, 100)
     can_view_details = True
-    export_types = ["csv"]
+    export_types = ["xlsx"]  # streamed by BulkActionsMixin.export (/export/csv/ also works)
     export_max_rows = 0
     audit_entity: str | None = None  # defaults to the table name
     column_display_pk = False
