@@ -10,6 +10,7 @@ import re
 from datetime import date
 from pathlib import Path
 
+import hostile
 import openpyxl
 import pytest
 import sqlalchemy as sa
@@ -194,6 +195,8 @@ def test_an_unknown_kind_exits_2_with_a_chinese_message(cli, tmp_path):
         ("members.csv", "姓名,电话\n张伟,13900000000\n".encode(), "缺少“身份证号”列"),
         ("members.csv", "姓名,身份证号\n".encode(), "只有表头"),
         ("members.csv", b"", "文件是空的"),
+        ("members.csv", hostile.csv_with_huge_cell(), "超过 131072 个字符"),  # was exit 1 (issue 15)
+        ("members.xlsx", hostile.far_cell_xlsx("GR100000"), "GR 列"),  # was 856 MB and exit 0
     ],
 )
 def test_a_file_that_cannot_be_read_exits_2_with_one_chinese_line(cli, tmp_path, name, content, expected):

@@ -4,6 +4,7 @@ and nobody reaches another unit's batches."""
 import io
 import re
 
+import hostile
 import openpyxl
 import pytest
 import sqlalchemy as sa
@@ -119,6 +120,9 @@ def test_processing_a_batch_twice_is_refused(app, client):
         (b"PK\x03\x04 this is a docx", "renamed.xlsx", "不是有效的 Excel 文件"),
         (b"%PDF-1.4", "scan.pdf", "不支持的文件类型"),
         (b"", "empty.xlsx", "文件是空的"),
+        # issue 15: a CSV cell over 131,072 characters, a cell far away
+        (hostile.csv_with_huge_cell(), "big.csv", "第 2 行有一个单元格超过 131072 个字符"),
+        (hostile.far_cell_xlsx("GR100000"), "far.xlsx", "超过每行 100 列的上限"),
     ],
 )
 def test_a_bad_file_gives_a_chinese_message_and_no_500(app, client, data, name, message):

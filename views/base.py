@@ -167,21 +167,20 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
         return has_role(*self.export_roles)
 
     # ---- list pages: the page's work, not the table's (DESIGN.md §11)
-    def _apply_pagination(self, query, page, page_size):
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         """The page's ids first, then its rows: `… WHERE id IN (SELECT id … ORDER BY … LIMIT 20)`.
         The ids come from an index alone where one covers the filters (scope, 选择状态, 产品名称
         and the id: ix_policy_org_status_product), and only the page's 20 rows are read and joined
-        to their member, product and unit — not every matching row before the sort."""
-        paged = super()._apply_pagination(query, page, page_size)
-        if (
-            not (page_size if page_size is not None else self.page_size)
-            or isinstance(self._primary_key, tuple)
-            or not query._order_by_clauses
-        ):  # unordered (a column that cannot be sorted): left as it was
-            return paged
-        pk = getattr(self.model, self._primary_key)
-        ids = paged.with_entities(pk).options(sa.orm.lazyload("*")).subquery()
-        return query.filter(pk.in_(sa.select(ids.c[0])))
+        to their member, product and unit — not every matching row before the sort.  Built on
+        Flask-Admin's public `get_list(execute=False)`, which returns the sorted, paged query."""
+        count, paged = super().get_list(
+            page, sort_column, sort_desc, search, filters, execute=False, page_size=page_size
+        )
+        pks = sa.inspect(self.model).primary_key
+        if (page_size if page_size is not None else self.page_size) and len(pks) == 1:
+            ids = paged.with_entities(pks[0]).options(sa.orm.lazyload("*")).subquery()
+            paged = paged.limit(None).offset(None).filter(pks[0].in_(sa.select(ids.c[0])))
+        return count, (paged.all() if execute else paged)
 
     # ---- the one scope
     def scope(self, query, model=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import flash, g, session
+from flask import flash, g, get_flashed_messages
 from flask_admin import expose
 from flask_admin.babel import gettext
 
@@ -136,7 +136,9 @@ class MemberAdmissionView(ScopedModelView):
         response = super().create_view()
         if getattr(g, "member_saved", False):  # one message, the one that names the member number
             generic = gettext("Record was successfully created.")
-            session["_flashes"] = [f for f in session.get("_flashes", []) if f[1] != generic]
+            kept = [(c, m) for c, m in get_flashed_messages(with_categories=True) if m != generic]
+            for category, message in kept:  # Flask's public flash API: take them all, put back ours
+                flash(message, category)
         return response
 
 
