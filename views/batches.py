@@ -6,20 +6,20 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import abort, flash, redirect, request, send_file
+from flask import abort, flash, jsonify, redirect, request, send_file
 from flask_admin import expose
 from markupsafe import Markup
 
 from batch import (
     KINDS,
     BatchFileError,
-    check_batch,
     create_batch,
     earlier_upload,
     get_kind,
-    process_batch,
     write_failed,
 )
+from batch.jobs import state as job_state
+from batch.jobs import submit
 from batch.result import write_template
 from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, products, scoped
 from models.storage import result_path
@@ -34,6 +34,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _file_link(view, context, model, name):
     return Markup('<a href="{}">{}</a>').format(view.get_url(".run_view", batch_id=model.id), model.file_name)
+
+
+def _status(view, context, model, name):
+    """校验中/办理中 as the worker sees it: 已中断 when its worker is gone (batch/jobs.py)."""
+    return job_state(model)["label"]
 
 
 class BatchView(ScopedModelView):
@@ -72,7 +77,7 @@ class BatchView(ScopedModelView):
         "params": "参数",
         "result_path": "结果文件",
     }
-    column_formatters = {"file_name": _file_link}
+    column_formatters = {"file_name": _file_link, "status": _status}
     search_panel = [
         panel.enum_select("kind", "业务类型", ImportBatch.kind, BatchKind),
         panel.enum_select("status", "状态", ImportBatch.status, BatchStatus),
@@ -148,7 +153,13 @@ class BatchView(ScopedModelView):
             stage=None,
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
+            job=job_state(batch),
         )
+
+    @expose("/run/<int:batch_id>/progress/")
+    def progress_view(self, batch_id):
+        """How far a background run got (the page polls this while 校验中/办理中)."""
+        return jsonify(job_state(self._batch(batch_id)))
 
     def _may_run(self, batch) -> bool:
         return self._may_upload() and batch.user_id == current_user().id
@@ -163,11 +174,13 @@ class BatchView(ScopedModelView):
         user = current_user()
         outcome, error = None, None
         try:
-            outcome = check_batch(batch, user) if stage == "check" else process_batch(batch, user)
+            outcome = submit(batch, stage, user)  # None: a worker does it (big file, Redis configured)
         except BatchFileError as exc:
             error = str(exc)
         if error:
             flash(error, "error")
+        elif outcome is None:
+            return redirect(self.get_url(".run_view", batch_id=batch.id))
         return self.render(
             "admin/batch_run.html",
             batch=batch,
@@ -175,6 +188,7 @@ class BatchView(ScopedModelView):
             stage=stage,
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
+            job=job_state(batch),
         )
 
     @expose("/run/<int:batch_id>/result/")
