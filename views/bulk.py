@@ -97,9 +97,12 @@ class BulkActionsMixin:
             if refusal:
                 warning = refusal
             elif action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
-                warning = f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【确定】。本次没有做任何操作。"
+                warning = (
+                    f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【{action.submit_label}】。"
+                    "本次没有做任何操作。"
+                )
             elif params_form is not None and not params_form.validate():
-                warning = "请按提示填写后再点【确定】。"
+                warning = f"请按提示填写后再点【{action.submit_label}】。本次没有做任何操作。"
             elif expected != summary.actionable:
                 warning = (
                     f"数据已变化：确认时为 {expected} 条，现在为 {summary.actionable} 条。"
