@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+import sqlalchemy as sa
 from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -70,7 +71,20 @@ class BulkActionsMixin:
             query, count_query, joins, count_joins = self._apply_filters(
                 query, count_query, joins, count_joins, args.filters
             )
+        rid = self.single_record_id()
+        if rid is not None:  # one record's page: its buttons act on it alone (narrows, never widens)
+            query = query.filter(self.model.id == rid)
         return query
+
+    def single_record_id(self) -> int | None:
+        """`rid`: the record whose detail page's button opened the action."""
+        rid = request.args.get("rid")
+        if rid is None:
+            return None
+        try:
+            return int(rid)
+        except ValueError:
+            abort(404)
 
     def current_ids(self):
         return self.current_query().with_entities(self.model.id).statement
@@ -85,9 +99,14 @@ class BulkActionsMixin:
             out.append(f"{label}：{options.get(str(value), value)}")
         if args.search:
             out.append(f"搜索：{args.search}")
+        if self.single_record_id() is not None:
+            out.append(f"仅此一条（编号 {self.single_record_id()}）")
         return out
 
     def list_url(self) -> str:
+        rid = self.single_record_id()
+        if rid is not None:  # back to the record's own page
+            return self.get_url(".details_view", id=rid)
         qs = request.query_string.decode()
         return self.get_url(".index_view") + (f"?{qs}" if qs else "")
 
@@ -103,7 +122,7 @@ class BulkActionsMixin:
             params_form.prepare()
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
-        warning = None
+        warning, result = None, None
         if request.method == "POST" and action.run is not None and confirm.validate_on_submit():
             expected = int(confirm.expected.data or -1)
             if action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
@@ -120,9 +139,16 @@ class BulkActionsMixin:
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
+                except sa.exc.IntegrityError:
+                    db.session.rollback()
+                    warning = (
+                        "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。"
+                        "请刷新后核对，再重新确认。"
+                    )
                 except Exception:
                     db.session.rollback()
                     raise
+            if result is not None:
                 flash(result.message, "success" if result.done else "warning")
                 if result.failures:
                     token = f"{user.id}_{uuid.uuid4().hex}"
@@ -135,10 +161,12 @@ class BulkActionsMixin:
                         failures_url=self.get_url(".bulk_failures_view", token=token),
                     )
                 return redirect(self.list_url())
+        summary = summarize(self.model, ids, action) if warning else summary
         return self.render(
             "admin/bulk_confirm.html",
             action=action,
             summary=summary,
+            warnings=action.warnings(ids) if action.warnings is not None and summary.actionable else [],
             params_form=params_form,
             confirm=confirm,
             warning=warning,
