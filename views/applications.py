@@ -12,6 +12,7 @@ from flask import abort, current_app, flash, redirect, request, send_file
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
+from werkzeug.datastructures import CombinedMultiDict
 
 from actions.applications import KINDS, reasons_blocking
 from actions.new_applications import (
@@ -71,6 +72,14 @@ def _status(view, context, model, name):
 
 def _id_link(view, context, model, name):
     return Markup('<a href="{}">{}</a>').format(view.get_url(".details_view", id=model.id), model.id)
+
+
+def _posted(files: bool = False):
+    """What a custom form reads: the posted fields (and files), or nothing on GET (AdminForm, like
+    Flask-Admin's forms, takes its data only when given)."""
+    if request.method != "POST":
+        return None
+    return CombinedMultiDict((request.files, request.form)) if files else request.form
 
 
 def _button_words(label: str) -> str:
@@ -269,7 +278,7 @@ class ChangeView(ApplicationView):
         term = (request.values.get("q") or "").strip()
         if term:
             member, error = own_member(term, user)
-        form = ChangeForm(member=member)
+        form = ChangeForm(_posted(), member=member)
         if member is not None and not form.member_ref.data:
             form.member_ref.data = term
         if request.method == "POST" and member is not None and form.validate_on_submit():
@@ -291,7 +300,7 @@ class ChangeView(ApplicationView):
             return refused
         if not self.can_edit:
             abort(403)
-        form = ChangeForm(obj=None if request.method == "POST" else app, app_id=app.id, member=app.member)
+        form = ChangeForm(_posted(), obj=None if request.method == "POST" else app, app_id=app.id, member=app.member)
         if request.method == "POST" and form.validate_on_submit():
             before = self._snapshot(app)
             self._fill(app, form)
@@ -388,7 +397,7 @@ class OverAgeView(ApplicationView):
         if not self.can_create:
             abort(403)
         user = current_user()
-        form = OverAgeForm()
+        form = OverAgeForm(_posted(files=True))
         if request.method == "GET":
             form.id_number.data = request.args.get("id_number", "")
         if request.method == "POST" and form.validate_on_submit():
@@ -412,7 +421,10 @@ class OverAgeView(ApplicationView):
         if not self.can_edit:
             abort(403)
         form = OverAgeForm(
-            obj=None if request.method == "POST" else app, app_id=app.id, has_document=bool(app.document_sha256)
+            _posted(files=True),
+            obj=None if request.method == "POST" else app,
+            app_id=app.id,
+            has_document=bool(app.document_sha256),
         )
         if request.method == "POST" and form.validate_on_submit():
             before = self._snapshot(app)

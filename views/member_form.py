@@ -6,8 +6,9 @@ from datetime import date
 
 import sqlalchemy as sa
 from wtforms import BooleanField, StringField
-from wtforms.validators import InputRequired, Length, Optional, Regexp
+from wtforms.validators import InputRequired, Optional, Regexp
 
+from actions.new_applications import approved_over_age
 from models import Member, Org, db
 from models.scope import scope_filter
 from rules import Code, check_age, check_name, parse_id
@@ -28,11 +29,10 @@ class MemberEntryForm(AdminForm):
         description="18位，末尾X须大写。性别和出生日期由身份证号自动得出，无需填写",
     )
     phone = StringField("联系电话", [Optional(), Regexp(r"^[0-9+\- ]{7,20}$", message="联系电话只能填写数字，7至20位")])
-    over_age_exception = BooleanField("未办理正式退休手续（如局级干部、高级职称），已提供相关文件并经代办处同意")
-    over_age_note = StringField("超龄例外说明", [Optional(), Length(max=200, message="说明不超过200字")])
-    confirm_over_age = BooleanField("确定继续办理（此会员超出投保年龄）")
+    confirm_over_age = BooleanField("确定继续办理（此会员超出投保年龄，代办处已同意超龄例外）")
 
     id_info = None  # IdInfo of the checked number, for the view to store gender and birth date
+    over_age_app = None  # the agency-approved exception of this ID number, if one was needed
 
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
@@ -52,11 +52,14 @@ class MemberEntryForm(AdminForm):
             info = idc.value
             self.id_number.data = info.number
             self.id_info = info
-            age = check_age(info.gender, info.birth_date, today, exception=bool(self.over_age_exception.data))
+            # the exception is the agency's decision (超龄例外申请), never the clerk's tick
+            approved = approved_over_age(info.number, current_user())
+            age = check_age(info.gender, info.birth_date, today, exception=approved is not None)
+            self.over_age_app = approved
             if not age.ok:
                 msg = f"{age.message}（{age.value}周岁）"
                 if age.code == Code.OVER_AGE and age.value < 65:
-                    msg += "。如未办理正式退休手续，经代办处同意后，请勾选下方“未办理正式退休手续”"
+                    msg += "。如未办理正式退休手续，请先通过【超龄例外申请】上传相关文件，经代办处同意后再办理入会"
                 self.id_number.errors = list(self.id_number.errors) + [msg]
                 ok = False
             elif age.needs_confirmation and not self.confirm_over_age.data:
