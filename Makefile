@@ -3,16 +3,30 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app app
 PORT   ?= 5000
+# The venv keeps its bytecode cache even where PYTHONDONTWRITEBYTECODE is set: without it every
+# `flask` command below compiles its ~650 imported modules again (several seconds of CPU each).
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test venv db system-deps-run system-deps-test clean
+.PHONY: run test venv venv-dev lock db system-deps-run system-deps-test clean
 
-$(VENV)/.installed: requirements.txt
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements.txt
+# runtime packages only (requirements.txt), every version as pinned in requirements.lock
+$(VENV)/.installed: requirements.txt requirements.lock .ci/venv.sh
+	bash .ci/venv.sh $(VENV) -c requirements.lock -r requirements.txt
+	touch $@
+
+# test, bench and lint tools on top (requirements-dev.txt, pinned in requirements-dev.lock)
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-dev.lock
+	bash .ci/venv.sh $(VENV) -c requirements.lock -c requirements-dev.lock -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+venv-dev: $(VENV)/.installed-dev
+
+# Regenerate the lock files after changing requirements.txt or requirements-dev.txt (needs the index).
+lock: venv
+	$(VENV)/bin/uv pip compile -q --python $(PY) requirements.txt -o requirements.lock
+	$(VENV)/bin/uv pip compile -q --python $(PY) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 system-deps-run:
 	@bash .ci/system-deps.sh run
@@ -27,7 +41,7 @@ db: venv
 run: venv system-deps-run db
 	SMS_BACKEND=$${SMS_BACKEND:-console} $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: venv system-deps-test
+test: venv-dev system-deps-test
 	bash .ci/test.sh
 
 clean:

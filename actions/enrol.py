@@ -3,19 +3,19 @@ manual 一(二)2) and 批量续转 (on 投保管理, manual 一(二)3)."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, SelectField
-from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, NumberRange, Optional
 
 from batch.enrolment import EnrolContext, EnrolRequest, check_enrolments, create_policies
-from models import Member, MemberStatus, Policy, PolicyStatus, Product, db
+from models import Member, MemberStatus, Policy, PolicyStatus, Product, db, product_choices, products
 from models.roles import UNIT
 
 from .base import BulkAction, Result
+from .forms import not_before_today
 
 
 class _ProductForm(FlaskForm):
@@ -23,14 +23,9 @@ class _ProductForm(FlaskForm):
     effective = DateField("预期生效时间", [InputRequired("请填写预期生效时间")], format="%Y-%m-%d")
 
     def prepare(self):
-        products = db.session.scalars(sa.select(Product).where(Product.active.is_(True)).order_by(Product.code)).all()
-        self.product.choices = [("", "请选择产品")] + [
-            (str(p.id), f"{p.name}（{p.price:.2f} 元/份，最多 {p.max_shares} 份）") for p in products
-        ]
+        self.product.choices = [("", "请选择产品")] + product_choices(products(), detailed=True)
 
-    def validate_effective(self, field):
-        if field.data and field.data < date.today():
-            raise ValidationError("预期生效时间不能早于今天")
+    validate_effective = not_before_today
 
 
 class EnrolForm(_ProductForm):

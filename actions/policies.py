@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
+from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.validators import InputRequired
 
@@ -13,6 +14,7 @@ from models.roles import EVERYONE, UNIT
 from rules import policy_expiry
 
 from .base import BulkAction, Result, delete_rows, dml_with_audit
+from .forms import not_before_today
 from .workflow import run_transition
 
 
@@ -43,14 +45,10 @@ def delete_all(ids, user, expected=None) -> Result:
 
 
 # ---- 修改预期生效时间 ---------------------------------------------------------------------------
-class DateForm(__import__("flask_wtf").FlaskForm):
+class DateForm(FlaskForm):
     effective = DateField("新的预期生效时间", [InputRequired("请选择预期生效时间")], format="%Y-%m-%d")
 
-    def validate_effective(self, field):
-        if field.data and field.data < date.today():
-            from wtforms.validators import ValidationError
-
-            raise ValidationError("预期生效时间不能早于今天")
+    validate_effective = not_before_today
 
 
 def change_effective_date(ids, user, expected=None, effective: date | None = None) -> Result:

@@ -34,6 +34,7 @@ from rules import (
     check_shares,
     normalize_id,
     parse_amount,
+    parse_member_no,
     policy_expiry,
 )
 
@@ -89,10 +90,8 @@ def _member_key(req: EnrolRequest) -> tuple[str, str] | None:
     if req.member_id is not None:
         return ("id", req.member_id)
     if req.member_no not in (None, ""):
-        text = str(req.member_no).strip()
-        if isinstance(req.member_no, float) and req.member_no.is_integer():
-            text = str(int(req.member_no))
-        return ("no", text.zfill(10) if text.isdigit() else text)
+        # a value that is no member number looks up nothing: 会员信息不存在
+        return ("no", parse_member_no(req.member_no) or str(req.member_no).strip())
     return None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from models import BatchKind, Product, db
-from rules import parse_amount, parse_date
+from rules import check_effective_date, parse_amount, parse_date
 
 from .enrolment import EnrolContext, EnrolRequest, check_enrolments, create_policies
 from .pipeline import Context, Kind, RowResult, register
@@ -55,8 +55,9 @@ class PoliciesKind(Kind):
         effective = parse_date(ctx.params.get("effective"))
         if effective is None:
             raise BatchFileError("请填写预期生效时间（格式 2027-01-01）")
-        if effective < ctx.today:
-            raise BatchFileError(f"预期生效时间 {effective:%Y-%m-%d} 早于今天，请重新填写")
+        when = check_effective_date(effective, ctx.today)
+        if not when.ok:
+            raise BatchFileError(f"{when.message}（所填为 {effective:%Y-%m-%d}），请重新填写")
         override = None
         if ctx.params.get("amount") not in (None, ""):
             amount = parse_amount(ctx.params["amount"])

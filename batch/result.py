@@ -14,16 +14,15 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from rules import escape_formula
+
 RESULT_COLUMNS = ("处理结果", "失败原因")
 
 
 def safe(value):
     """A cell a spreadsheet would run as a formula is written as text with a leading apostrophe."""
     if isinstance(value, str):
-        if value.startswith(FORMULA_PREFIXES):
-            return "'" + value
-        return value
+        return escape_formula(value)
     if isinstance(value, (int, float, date, datetime)) or value is None:
         return value
     return str(value)

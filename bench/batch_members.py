@@ -203,6 +203,7 @@ def main() -> None:
 
 def _phase_timers() -> dict:
     """Timers around the pipeline's phases: {phase: [seconds per call]} (check, then process)."""
+    import batch.admission as admission
     import batch.members as members
     import batch.pipeline as pipeline
     import batch.result as result
@@ -210,7 +211,7 @@ def _phase_timers() -> dict:
     return common.time_phases(
         (pipeline, "read_table", "read"),
         (members.MEMBERS, "check", "check_rows+existing"),
-        (members.MEMBERS, "_check_existing", "existing_query"),
+        (admission, "_check_existing", "existing_query"),
         (members, "bulk_insert", "copy_members"),
         (members, "write_audit", "audit_insert_select"),
         (pipeline, "bulk_insert", "copy_import_rows"),

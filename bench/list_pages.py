@@ -7,12 +7,12 @@ The data is gen_large.py's `bench_large` (built once, reused; --rebuild).  Each 
 real view through Flask's test client (the whole request: login check, scope, filters, the
 capped count, the page query with Flask-Admin's joined loads, the template), logged in by the
 session as tests/conftest.py's login_as does, N requests after a warm-up:
-  * /admin/policies/?flt0_0=NEW&flt1_1=<P01>  (选择状态 = 新建, 产品名称 = P01)
-  * /admin/members/?flt0_0=CONFIRMED          (选择状态 = 财务确认)
+  * /admin/policies/?status=NEW&product=P01  (选择状态 = 新建, 产品名称 = P01)
+  * /admin/members/?status=CONFIRMED           (选择状态 = 财务确认)
 as a unit clerk (an ordinary unit of ~400 members), the clerk of the big 上报 unit (100,000 新建
 P01 policies), agency staff (50 units), staff of the agency holding the big unit, and the admin
 (unscoped: all 3M policies, 1M members); and
-  * /admin/member_query/?search=<身份证号>, /admin/members/?search=<身份证号>
+  * /admin/member_query/?id_number=<身份证号>, /admin/members/?id_number=<身份证号>
 as the unit clerk, the agency staff and the admin, each request a different member of their scope.
 One JSON line on stdout: per case p50/p95/max ms, the median time spent in the database
 (sql_p50_ms: the statements' execution as the driver sees it), the statements of one request and
@@ -115,12 +115,11 @@ def _search_ids(url: str, username: str, n: int, seed: int) -> list[str]:
 def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, explain: bool) -> dict:
     import sqlalchemy as sa
 
-    from models import Product, User, db
+    from models import User, db
 
     app = common.make_app(url, upload_dir)
     load_1m = round(os.getloadavg()[0], 2)
     with app.app_context():
-        p01 = db.session.scalar(sa.select(Product.id).where(Product.code == "P01"))
         users = {
             u.username: (u.id, u.password_hash[-12:])
             for u in db.session.scalars(
@@ -143,12 +142,12 @@ def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, ex
 
     cases: list[tuple[str, str, list[str]]] = []
     for label, username in LIST_USERS:
-        cases.append((f"policies_{label}", username, [f"/admin/policies/?flt0_0=NEW&flt1_1={p01}"]))
-        cases.append((f"members_{label}", username, ["/admin/members/?flt0_0=CONFIRMED"]))
+        cases.append((f"policies_{label}", username, ["/admin/policies/?status=NEW&product=P01"]))
+        cases.append((f"members_{label}", username, ["/admin/members/?status=CONFIRMED"]))
     for label, username in SEARCH_USERS:
         ids = _search_ids(url, username, n + warmup, seed=len(label))
-        cases.append((f"search_member_query_{label}", username, [f"/admin/member_query/?search={i}" for i in ids]))
-        cases.append((f"search_members_{label}", username, [f"/admin/members/?search={i}" for i in ids]))
+        cases.append((f"search_member_query_{label}", username, [f"/admin/member_query/?id_number={i}" for i in ids]))
+        cases.append((f"search_members_{label}", username, [f"/admin/members/?id_number={i}" for i in ids]))
     if only:
         cases = [c for c in cases if only in c[0]]
 

@@ -5,7 +5,7 @@
 The data is gen_large.py's `bench_large` (built once, reused; --rebuild): its 上报 unit holds
 exactly --rows 新建 policies (a different --rows rebuilds it).  As that unit's clerk, the ids are
 what 投保管理 builds for the list filtered by 选择状态 = 新建 (`PolicyView.current_ids()` in a request
-for `/admin/policies/?flt0_0=NEW`: the filter within the clerk's org scope); the confirmation
+for `/admin/policies/?status=NEW`: the filter within the clerk's org scope); the confirmation
 page's count (`summarize`, reported as summary_s, not part of the budget) gives `expected`; then
 the measured part: `actions.policies.unit_report(ids, user, expected)` and the commit — one
 UPDATE … RETURNING with its audit INSERT … SELECT.  Measured in a fresh interpreter; the policies
@@ -27,7 +27,7 @@ import gen_large  # noqa: E402
 from common import Timer, log  # noqa: E402
 
 BUDGET_S = 2.0
-LIST_URL = "/admin/policies/?flt0_0=NEW"
+LIST_URL = "/admin/policies/?status=NEW"
 
 
 def main() -> None:

@@ -29,6 +29,8 @@ from .policy import (  # noqa: F401
     PolicyStatus,
     Product,
     Receipt,
+    product_choices,
+    products,
 )
 from .scope import org_subtree_ids, scope_filter, scoped  # noqa: F401
 from .workflow import WORKFLOWS, Transition, Workflow, workflow_of  # noqa: F401

@@ -28,6 +28,25 @@ class Product(db.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def choice_label(self) -> str:
+        """The product as a drop-down of new policies names it: price and most shares too."""
+        return f"{self.name}（{self.price:.2f} 元/份，最多 {self.max_shares} 份）"
+
+
+def products(active_only: bool = True) -> list[Product]:
+    """The products of a drop-down, by code: only the active ones where a new policy is made,
+    every one where existing policies are searched."""
+    stmt = sa.select(Product).order_by(Product.code)
+    if active_only:
+        stmt = stmt.where(Product.active.is_(True))
+    return list(db.session.scalars(stmt))
+
+
+def product_choices(items: list[Product], detailed: bool = False) -> list[tuple[str, str]]:
+    """(id as text, name) per product — with price and most shares when `detailed`."""
+    return [(str(p.id), p.choice_label if detailed else p.name) for p in items]
+
 
 class PolicyStatus(LabeledEnum):
     NEW = ("NEW", "新建")

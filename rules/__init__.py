@@ -6,8 +6,9 @@ is a ``Code`` from the one registry in ``rules.codes``.
 
 from .age import AGE_HARD_LIMIT, AGE_LIMIT, AGE_MIN, age_on, check_age
 from .codes import WARNINGS, Code
-from .dates import format_date, parse_date
+from .dates import check_effective_date, format_date, parse_date
 from .idnumber import IdInfo, check_id, id_check_digit, mask_id, normalize_id, parse_id
+from .member_no import MEMBER_NO_DIGITS, parse_member_no
 from .money import amount_in_words, format_yuan
 from .names import MIDDLE_DOT, NAME_MAX_LENGTH, check_name
 from .products import (
@@ -22,6 +23,7 @@ from .products import (
     policy_expiry,
 )
 from .result import Check
+from .spreadsheet import FORMULA_PREFIXES, escape_formula
 
 __all__ = [
     "AGE_HARD_LIMIT",
@@ -31,6 +33,7 @@ __all__ = [
     "check_age",
     "WARNINGS",
     "Code",
+    "check_effective_date",
     "format_date",
     "parse_date",
     "IdInfo",
@@ -39,6 +42,8 @@ __all__ = [
     "mask_id",
     "normalize_id",
     "parse_id",
+    "MEMBER_NO_DIGITS",
+    "parse_member_no",
     "amount_in_words",
     "format_yuan",
     "MIDDLE_DOT",
@@ -54,4 +59,6 @@ __all__ = [
     "periods_overlap",
     "policy_expiry",
     "Check",
+    "FORMULA_PREFIXES",
+    "escape_formula",
 ]

@@ -39,6 +39,7 @@ class Code(str, Enum):
     NAME_LENGTH = "NAME_LENGTH"
     SHARES_RANGE = "SHARES_RANGE"
     AMOUNT_INVALID = "AMOUNT_INVALID"
+    EFFECTIVE_PAST = "EFFECTIVE_PAST"
     # --- a question, not a failure: over the limit, under 65, exception approved -----------
     NEEDS_CONFIRMATION = "NEEDS_CONFIRMATION"
     # --- warnings: the value was fixed, the row goes on -----------------------------------
@@ -100,6 +101,7 @@ _MESSAGES: dict[Code, str] = {
     Code.NAME_LENGTH: "姓名不能超过{max}个字",
     Code.SHARES_RANGE: "份数应在1至{max}之间",
     Code.AMOUNT_INVALID: "投保金额格式不正确",
+    Code.EFFECTIVE_PAST: "预期生效时间不能早于今天",
     Code.NEEDS_CONFIRMATION: "此会员超出投保年龄，是否继续投保",
     Code.ID_NORMALIZED: "身份证号已自动修正（去除空格、全角转半角、末位x改为大写）",
     Code.NAME_TRIMMED: "姓名前后空格已去除",

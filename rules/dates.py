@@ -6,6 +6,9 @@ import re
 from calendar import monthrange
 from datetime import date, datetime
 
+from .codes import Code
+from .result import Check
+
 _DATE_TEXT = re.compile(
     r"(\d{4})(?:([-/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日?|(\d{2})(\d{2}))"
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?",
@@ -36,3 +39,10 @@ def parse_date(value: object) -> date | None:
 def format_date(d: date | None) -> str:
     """``YYYY-MM-DD``; ``""`` for None."""
     return "" if d is None else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+
+
+def check_effective_date(effective: date, today: date) -> Check:
+    """预期生效时间: today or later (EFFECTIVE_PAST otherwise)."""
+    if effective < today:
+        return Check.fail(Code.EFFECTIVE_PAST, value=effective)
+    return Check.success(effective)

@@ -62,7 +62,7 @@ def test_a_name_change_is_saved_reported_and_approved_and_audited_with_old_and_n
     assert page.status_code == 302
     c = change_of(app, m["id"])
     assert c.status == AS.NEW and c.old_name == "变更丙" and c.new_name == "变更丁" and c.new_id_number is None
-    page = bulk(client, "submit", "flt0_0=NEW", _count_new(app))
+    page = bulk(client, "submit", "status=NEW", _count_new(app))
     assert "已上报" in page.get_data(as_text=True)
     assert change_of(app, m["id"]).status == AS.SUBMITTED
     login_as(app, client, "info1")

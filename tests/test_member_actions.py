@@ -9,7 +9,7 @@ from conftest import csrf_token, login_as
 
 from models import AuditLog, Member, MemberStatus, Org, Policy, PolicyStatus, Product, db
 
-NEW_FILTER = "flt0_0=NEW"
+NEW_FILTER = "status=NEW"
 
 
 def _count(app, code, status):
@@ -67,9 +67,9 @@ def test_report_of_one_searched_member_touches_only_that_member(app, client):
             sa.select(Member).join(Org).where(Org.code == "010101", Member.status == MemberStatus.NEW)
         )
         pk, idn = m.id, m.id_number
-    html, n = _confirm(client, "report", f"search={idn}")
+    html, n = _confirm(client, "report", f"id_number={idn}")
     assert n == 1
-    client.post(f"/admin/members/bulk/report/?search={idn}", data={"csrf_token": csrf_token(client), "expected": 1})
+    client.post(f"/admin/members/bulk/report/?id_number={idn}", data={"csrf_token": csrf_token(client), "expected": 1})
     with app.app_context():
         assert db.session.get(Member, pk).status == MemberStatus.CONFIRMED
     assert _count(app, "010101", MemberStatus.NEW) > 0
@@ -165,10 +165,10 @@ def test_clerk1_cannot_report_or_delete_clerk2s_members_by_any_request(app, clie
         pk, idn = other.id, other.id_number
     login_as(app, client, "clerk1")
     for action, extra in (("report", {}), ("delete", {"phrase": "全部删除"})):
-        html, n = _confirm(client, action, f"search={idn}")
+        html, n = _confirm(client, action, f"id_number={idn}")
         assert n == 0
         client.post(
-            f"/admin/members/bulk/{action}/?search={idn}",
+            f"/admin/members/bulk/{action}/?id_number={idn}",
             data={"csrf_token": csrf_token(client), "expected": 1, **extra},
         )
     with app.app_context():

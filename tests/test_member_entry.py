@@ -191,9 +191,9 @@ def test_search_by_full_id_number_or_member_number_finds_exactly_that_member(app
         m = db.session.scalar(sa.select(Member).join(Org).where(Org.code == "010101").limit(1))
         idn, no, _name = m.id_number, m.member_no, m.name
     login_as(app, client, "clerk1")
-    for term in (idn, idn.lower(), no):
-        html = client.get(f"/admin/member_query/?search={term}").get_data(as_text=True)
-        assert re.search(r"列表\s*\(1\)", html), term
+    for query in (f"id_number={idn}", f"id_number={idn.lower()}", f"member_no={no}", f"member_no={no.lstrip('0')}"):
+        html = client.get(f"/admin/member_query/?{query}").get_data(as_text=True)
+        assert re.search(r"列表\s*\(1\)", html), query
         assert no in html
 
 

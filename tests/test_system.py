@@ -179,7 +179,7 @@ def test_audit_log_is_read_only_and_filterable_by_entity(app, client):
     with app.app_context():
         write_audit("update", "member", [1, 2], None, before={"name": "甲"}, after={"name": "乙"})
         db.session.commit()
-    html = client.get("/admin/audit/?flt0_0=member").get_data(as_text=True)
+    html = client.get("/admin/audit/?entity=member").get_data(as_text=True)
     assert "修改" in html
     assert client.get("/admin/audit/new/").status_code in (302, 403)
     assert 'href="/admin/audit/edit/' not in html

@@ -269,7 +269,7 @@ def test_a_rejection_reason_is_what_the_applicant_sees_and_can_resubmit(app, cli
     login_as(app, client, "clerk1")
     home = client.get("/admin/").get_data(as_text=True)
     assert "被驳回的会员调动申请" in home and "请提供调动证明" in home
-    listing = client.get("/admin/transfers/?flt0_0=REJECTED").get_data(as_text=True)
+    listing = client.get("/admin/transfers/?status=REJECTED").get_data(as_text=True)
     assert "驳回原因：请提供调动证明" in listing
     page = decide(client, "reopen", t.id)
     assert transfer_of(app, west_member["id"]).status == AS.NEW

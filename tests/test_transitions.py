@@ -69,12 +69,12 @@ def test_a_transition_declared_only_in_a_test_is_a_bulk_action_a_to_do_and_an_au
         )
     assert _todo(home, "测试：可暂缓的投保记录") == waiting > 0
 
-    listing = client.get("/admin/policies/?" + qs((4, "测声明"))).get_data(as_text=True)
+    listing = client.get("/admin/policies/?" + qs(name="测声明")).get_data(as_text=True)
     assert 'id="bulk-test-hold"' in listing and "【当前查询结果暂缓】" in listing
 
-    html, n = confirm(client, "test-hold", qs((4, "测声明")))
+    html, n = confirm(client, "test-hold", qs(name="测声明"))
     assert n == 1 and "暂缓原因（基层单位会看到）" in html
-    page = execute(client, "test-hold", qs((4, "测声明")), n, **{"p-reason": "缺少签字"})
+    page = execute(client, "test-hold", qs(name="测声明"), n, **{"p-reason": "缺少签字"})
     assert "已暂缓 1 条，跳过 0 条" in page.get_data(as_text=True)
     assert status_of(app, *target) == [PolicyStatus.REPORTED]
     with app.app_context():
@@ -85,7 +85,7 @@ def test_a_transition_declared_only_in_a_test_is_a_bulk_action_a_to_do_and_an_au
         assert db.session.get(Policy, target[0]).return_reason == "缺少签字"
 
     login_as(app, client, "admin")
-    audit = client.get("/admin/audit/?flt0_0=policy").get_data(as_text=True)
+    audit = client.get("/admin/audit/?entity=policy").get_data(as_text=True)
     assert "暂缓" in audit
 
     login_as(app, client, "clerk1")  # not the transition's role: no button, no page, no to-do
@@ -103,8 +103,8 @@ def test_without_the_declaration_there_is_no_such_button(app, client):
 def test_a_reason_the_declaration_requires_cannot_be_left_empty(app, client, hold_declared):
     mine = a_set(app, "测缺原因")
     login_as(app, client, "agency1")
-    html, n = confirm(client, "test-hold", qs((4, "测缺原因")))
-    page = execute(client, "test-hold", qs((4, "测缺原因")), n, **{"p-reason": "  "})
+    html, n = confirm(client, "test-hold", qs(name="测缺原因"))
+    page = execute(client, "test-hold", qs(name="测缺原因"), n, **{"p-reason": "  "})
     assert "请填写暂缓原因" in page.get_data(as_text=True)
     assert status_of(app, *mine[PolicyStatus.AGENCY_REPORTED]) == [PolicyStatus.AGENCY_REPORTED]
 

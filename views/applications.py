@@ -8,9 +8,9 @@ current query on the list and over one application on its detail page (`?rid=`).
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, send_file
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 from werkzeug.datastructures import CombinedMultiDict
 
@@ -28,16 +28,19 @@ from models import (
     ApplicationStatus,
     ChangeApplication,
     DocumentKind,
+    Member,
     OverAgeApplication,
+    Policy,
     TerminationApplication,
     TransferApplication,
     db,
+    termination_policy,
     write_audit,
 )
 from models.storage import attachment_path
 from rules import mask_id
 
-from . import access
+from . import access, panel
 from .access import current_user
 from .application_forms import ChangeForm, OverAgeForm
 from .base import ScopedModelView, format_date, money_formatter
@@ -58,8 +61,25 @@ AS = ApplicationStatus
 MIME = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}
 
 
-def _status_filter(model):
-    return FilterEqual(model.status, "审批状态", options=ApplicationStatus.choices())
+def application_panel(model, member_cond, unit_column) -> list:
+    """审批状态, 会员编号/身份证号, 单位 (manual 一(四)3: 审批状态选择新建，点击【搜索】)."""
+    return [
+        panel.enum_select("status", "审批状态", model.status, ApplicationStatus),
+        panel.member_ref_text("member", "会员编号/身份证号", member_cond),
+        panel.unit_text("unit", "单位编号", unit_column),
+    ]
+
+
+def _of_member(model):
+    return lambda cond: model.member_id.in_(sa.select(Member.id).where(cond))
+
+
+def _termination_of_member(cond):
+    return TerminationApplication.id.in_(
+        sa.select(termination_policy.c.application_id)
+        .join(Policy, Policy.id == termination_policy.c.policy_id)
+        .where(Policy.member_id.in_(sa.select(Member.id).where(cond)))
+    )
 
 
 def _status(view, context, model, name):
@@ -165,7 +185,11 @@ class TransferView(ApplicationView):
     column_formatters = dict(ApplicationView.column_formatters, member=_masked_member)
     column_formatters_detail = dict(ApplicationView.column_formatters_detail, member=_masked_member)
     column_select_related_list = [TransferApplication.member, TransferApplication.from_org, TransferApplication.to_org]
-    column_filters = [_status_filter(TransferApplication)]
+    search_panel = application_panel(
+        TransferApplication,
+        _of_member(TransferApplication),
+        lambda orgs: sa.or_(TransferApplication.from_org_id.in_(orgs), TransferApplication.to_org_id.in_(orgs)),
+    )
     create_button = "创建调入调出申请"
 
     @expose("/new/", methods=("GET", "POST"))
@@ -254,7 +278,7 @@ class ChangeView(ApplicationView):
     column_formatters = dict(ApplicationView.column_formatters, member=_member_no_name)
     column_formatters_detail = dict(ApplicationView.column_formatters_detail, member=_member_no_name)
     column_select_related_list = [ChangeApplication.member]
-    column_filters = [_status_filter(ChangeApplication)]
+    search_panel = application_panel(ChangeApplication, _of_member(ChangeApplication), ChangeApplication.org_id)
     create_button = "创建"
 
     def _form_page(self, form, member, app=None, error=None):
@@ -289,7 +313,7 @@ class ChangeView(ApplicationView):
             write_audit("create", "change_application", [app.id], user.id, after=self._snapshot(app))
             db.session.commit()
             flash(f"已保存变更申请（申请编号 {app.id}，新建）。核对无误后请在列表中【上报】。", "success")
-            return redirect(self.get_url(".index_view", flt0_0=AS.NEW.value))
+            return redirect(self.get_url(".index_view", status=AS.NEW.value))
         return self._form_page(form, member, error=error)
 
     @expose("/edit/", methods=("GET", "POST"))
@@ -386,7 +410,11 @@ class OverAgeView(ApplicationView):
     column_formatters_detail = dict(
         ApplicationView.column_formatters_detail, document_name=_document_link, birth_date=_age
     )
-    column_filters = [_status_filter(OverAgeApplication)]
+    search_panel = [
+        panel.enum_select("status", "审批状态", OverAgeApplication.status, ApplicationStatus),
+        panel.id_number_text("id_number", "身份证号", lambda v: OverAgeApplication.id_number == v),
+        panel.unit_text("unit", "单位编号", OverAgeApplication.org_id),
+    ]
     create_button = "创建超龄例外申请"
 
     def _form_page(self, form, app=None):
@@ -498,6 +526,6 @@ class TerminationView(ScopedModelView):
         decision_note="审批意见",
     )
     column_formatters = {"refund": money_formatter("refund")}
-    column_filters = [_status_filter(TerminationApplication)]
+    search_panel = application_panel(TerminationApplication, _termination_of_member, TerminationApplication.org_id)
     column_default_sort = ("id", True)
     column_details_exclude_list = ["policies"]

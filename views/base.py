@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import abort, flash, g, has_request_context, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -19,21 +19,12 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 
 from models import LabeledEnum, db, scoped, write_audit
+from rules import escape_formula
 
 from . import access
 from .access import current_user, has_role
 from .bulk import BulkActionsMixin
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def options(fn):
-    """Filter options computed per request (Flask-Admin also calls them once at start-up)."""
-
-    def wrapper():
-        return fn() if has_request_context() and current_user() is not None else []
-
-    return wrapper
+from .panel import SearchPanelMixin
 
 
 def format_money(value) -> str:
@@ -46,13 +37,6 @@ def format_date(value) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return value.strftime("%Y-%m-%d")
-
-
-def escape_formula(value):
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 SECRET_COLUMNS = frozenset({"password_hash", "login_code_hash"})
@@ -148,7 +132,7 @@ class RoleGuard:
         abort(403)
 
 
-class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
+class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
     form_base_class = AdminForm
     list_template = "admin/list_with_actions.html"
     action_disallowed_list = ["delete"]  # bulk work goes through the current-query mechanism only
@@ -203,13 +187,15 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
         return scoped(query, model or self.model, current_user())
 
     def get_query(self):
-        return self.scope(super().get_query())
+        """The list's query: the user's scope and the search panel (views/panel.py); the list,
+        its export and every bulk action read this one query."""
+        return self.narrow(self.scope(super().get_query()))
 
     def get_count_query(self):
         """The list's row count, capped: at a million rows an exact COUNT costs more than the
         whole page, so beyond LIST_COUNT_CAP the list says "10000+" (bulk actions count exactly)."""
         query = CappedCountQuery([sa.func.count("*")], self.session()).select_from(self.model)
-        return self.scope(query)
+        return self.narrow(self.scope(query))
 
     def get_one(self, id):
         """A row outside the user's scope does not exist for them: 404, never a redirect."""
@@ -218,19 +204,6 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
         if obj is None:
             abort(404)
         return obj
-
-    def search_condition(self, term: str):
-        """An indexed condition for the search box, or None for Flask-Admin's own search."""
-        return None
-
-    def _apply_search(self, query, count_query, joins, count_joins, search):
-        cond = self.search_condition(search.strip())
-        if cond is None:
-            return super()._apply_search(query, count_query, joins, count_joins, search)
-        query = query.filter(cond)
-        if count_query is not None:
-            count_query = count_query.filter(cond)
-        return query, count_query, joins, count_joins
 
     def _create_ajax_loader(self, name, options):
         attr = getattr(self.model, name)
@@ -259,11 +232,6 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
     def edit_form(self, obj=None):
         return self._scope_form_choices(super().edit_form(obj))
 
-    def _get_filter_groups(self):
-        # drop-down filter options (products, users, units) are read per request, within scope
-        self._refresh_filters_cache()
-        return super()._get_filter_groups()
-
     def handle_view_exception(self, exc):
         if isinstance(exc, sa.exc.IntegrityError):
             db.session.rollback()
@@ -274,6 +242,13 @@ class ScopedModelView(BulkActionsMixin, RoleGuard, ModelView):
     # ---- Chinese export, with formula cells escaped
     def get_export_value(self, model, name):
         return escape_formula(super().get_export_value(model, name))
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type):
+        """A search panel value the list cannot use: the list with its message, not an export."""
+        if self.panel_state().errors:
+            return redirect(self.get_url(".index_view", **request.args))
+        return super().export(export_type)
 
     def get_export_name(self, export_type="csv"):
         return f"{self.name}_{date.today():%Y%m%d}.{export_type}"

@@ -6,10 +6,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, request, send_file
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 
 from batch import (
@@ -23,10 +21,10 @@ from batch import (
     write_failed,
 )
 from batch.result import write_template
-from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, Product, db, scoped
+from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, products, scoped
 from models.storage import result_path
 
-from . import access
+from . import access, panel
 from .access import current_user
 from .base import ScopedModelView
 
@@ -75,9 +73,10 @@ class BatchView(ScopedModelView):
         "result_path": "结果文件",
     }
     column_formatters = {"file_name": _file_link}
-    column_filters = [
-        FilterEqual(ImportBatch.kind, "业务类型", options=BatchKind.choices()),
-        FilterEqual(ImportBatch.status, "状态", options=BatchStatus.choices()),
+    search_panel = [
+        panel.enum_select("kind", "业务类型", ImportBatch.kind, BatchKind),
+        panel.enum_select("status", "状态", ImportBatch.status, BatchStatus),
+        panel.unit_text("unit", "单位编号", ImportBatch.org_id, roles=access.BUSINESS - access.UNIT),
     ]
     column_default_sort = ("id", True)
 
@@ -125,7 +124,6 @@ class BatchView(ScopedModelView):
                         error = str(exc)
                     else:
                         return redirect(self.get_url(".run_view", batch_id=batch.id))
-        products = db.session.scalars(sa.select(Product).where(Product.active.is_(True)).order_by(Product.code)).all()
         return self.render(
             "admin/batch_upload.html",
             tabs=TABS,
@@ -133,7 +131,7 @@ class BatchView(ScopedModelView):
             available=available,
             error=error,
             units=self._units() if kind == "members" and user.org.level != OrgLevel.UNIT else None,
-            products=products,
+            products=products(),
             form=request.form,
         )
 

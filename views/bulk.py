@@ -56,21 +56,13 @@ class BulkActionsMixin:
         return ()
 
     def state_url(self, state) -> str:
-        """The list filtered by one state (选择状态 is each stateful list's first filter)."""
-        return url_for(f"{self.endpoint}.index_view", flt0_0=state.value)
+        """The list filtered by one state: the search panel's `status` (选择状态)."""
+        return url_for(f"{self.endpoint}.index_view", status=state.value)
 
     def current_query(self):
-        """The list screen's query: its filters and search, within the user's scope."""
-        args = self._get_list_extra_args()
-        query, count_query, joins, count_joins = self.get_query(), None, {}, {}
-        if self._search_supported and args.search:
-            query, count_query, joins, count_joins = self._apply_search(
-                query, count_query, joins, count_joins, args.search
-            )
-        if args.filters and self._filters:
-            query, count_query, joins, count_joins = self._apply_filters(
-                query, count_query, joins, count_joins, args.filters
-            )
+        """The list screen's query: its search panel, within the user's scope (views/base.py
+        `get_query`) — the very query the list shows; on one record's page (`rid`), that record."""
+        query = self.get_query()
         rid = self.single_record_id()
         if rid is not None:  # one record's page: its buttons act on it alone (narrows, never widens)
             query = query.filter(self.model.id == rid)
@@ -90,17 +82,10 @@ class BulkActionsMixin:
         return self.current_query().with_entities(self.model.id).statement
 
     def active_filter_text(self) -> list[str]:
-        args = self._get_list_extra_args()
-        out = []
-        for idx, _name, value in args.filters or []:
-            flt = self._filters[idx]
-            label = str(flt.name)
-            options = dict((str(k), str(v)) for k, v in (flt.get_options(self) or []))
-            out.append(f"{label}：{options.get(str(value), value)}")
-        if args.search:
-            out.append(f"搜索：{args.search}")
+        """The search panel's conditions in Chinese, for the confirmation page."""
+        out = self.panel_state().describe()
         if self.single_record_id() is not None:
-            out.append(f"仅此一条（编号 {self.single_record_id()}）")
+            out = [*out, f"仅此一条（编号 {self.single_record_id()}）"]
         return out
 
     def list_url(self) -> str:
@@ -115,6 +100,8 @@ class BulkActionsMixin:
         action = next((a for a in self.visible_bulk_actions() if a.name == action_name), None)
         if action is None:
             abort(404)
+        if self.panel_state().errors:  # the list says what is wrong with its conditions
+            return redirect(self.list_url())
         user = current_user()
         ids = self.current_ids()
         params_form = action.form(prefix="p") if action.form else None

@@ -90,7 +90,7 @@ def todo_items(user) -> list[tuple[str, int, str]]:
             (
                 "代办处已上报、待确认生效的投保记录",
                 _count(Policy, Policy.status == PolicyStatus.AGENCY_REPORTED),
-                url_for("policies.index_view", flt0_0=PolicyStatus.AGENCY_REPORTED.value),
+                url_for("policies.index_view", status=PolicyStatus.AGENCY_REPORTED.value),
             ),
             (
                 "待审批的保单提前终止申请",

@@ -1,17 +1,13 @@
-"""The single-entry 入会 form: every field checked by the same rules as the batch files."""
+"""The single-entry 入会 form: checked by the one admission check of the batch files (batch/admission.py)."""
 
 from __future__ import annotations
 
-from datetime import date
-
-import sqlalchemy as sa
 from wtforms import BooleanField, StringField
 from wtforms.validators import InputRequired, Optional, Regexp
 
 from actions.new_applications import approved_over_age
-from models import Member, Org, db
-from models.scope import scope_filter
-from rules import Code, check_age, check_name, parse_id
+from batch.admission import AdmissionContext, AdmissionRequest, check_admissions
+from rules import Code, check_name, normalize_id
 
 from .access import current_user
 from .base import AdminForm
@@ -31,59 +27,34 @@ class MemberEntryForm(AdminForm):
     phone = StringField("联系电话", [Optional(), Regexp(r"^[0-9+\- ]{7,20}$", message="联系电话只能填写数字，7至20位")])
     confirm_over_age = BooleanField("确定继续办理（此会员超出投保年龄，代办处已同意超龄例外）")
 
-    id_info = None  # IdInfo of the checked number, for the view to store gender and birth date
-    over_age_app = None  # the agency-approved exception of this ID number, if one was needed
+    checked = None  # the admission check's values (id_number, name, gender, birth_date) once it passes
+    over_age_app = None  # the agency-approved exception of this ID number (超龄例外申请), if there is one
 
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
-        today = date.today()
-        if self.name.data is not None and not self.name.errors:
-            name = check_name(self.name.data)
-            if name.ok:
-                self.name.data = name.value
-            else:
-                self.name.errors = list(self.name.errors) + [name.message]
-                ok = False
+        result = None
         if self.id_number.data and not self.id_number.errors:
-            idc = parse_id(self.id_number.data, today)
-            if not idc.ok:
-                self.id_number.errors = list(self.id_number.errors) + [idc.message]
-                return False
-            info = idc.value
-            self.id_number.data = info.number
-            self.id_info = info
-            # the exception is the agency's decision (超龄例外申请), never the clerk's tick
-            approved = approved_over_age(info.number, current_user())
-            age = check_age(info.gender, info.birth_date, today, exception=approved is not None)
-            self.over_age_app = approved
-            if not age.ok:
-                msg = f"{age.message}（{age.value}周岁）"
-                if age.code == Code.OVER_AGE and age.value < 65:
-                    msg += "。如未办理正式退休手续，请先通过【超龄例外申请】上传相关文件，经代办处同意后再办理入会"
-                self.id_number.errors = list(self.id_number.errors) + [msg]
-                ok = False
-            elif age.needs_confirmation and not self.confirm_over_age.data:
+            obj_id = getattr(self._obj, "id", None) if self._obj is not None else None
+            # the exception is the agency's decision on this ID number, never the clerk's tick
+            norm = normalize_id(self.id_number.data)
+            self.over_age_app = approved_over_age(norm.value, current_user()) if norm.ok else None
+            (result,) = check_admissions(
+                [AdmissionRequest(0, self.name.data, self.id_number.data, self.over_age_app is not None)],
+                AdmissionContext(
+                    current_user(), confirmed_over_age=bool(self.confirm_over_age.data), exclude_member_id=obj_id
+                ),
+            )
+            if result.ok:
+                self.checked = result.values
+                self.name.data, self.id_number.data = result.values["name"], result.values["id_number"]
+                return ok
+            if result.code == Code.NEEDS_CONFIRMATION:
                 self.confirm_over_age.errors = [OVER_AGE_QUESTION]
-                ok = False
-            if not self._check_not_admitted(info.number):
-                ok = False
-        return ok
-
-    def _check_not_admitted(self, number: str) -> bool:
-        user = current_user()
-        stmt = (
-            sa.select(Member.id, Member.member_no, Org.name, scope_filter(Org, user).label("mine"))
-            .join(Org, Org.id == Member.org_id)
-            .where(Member.id_number == number)
-        )
-        if self._obj is not None and getattr(self._obj, "id", None):
-            stmt = stmt.where(Member.id != self._obj.id)
-        row = db.session.execute(stmt).first()
-        if row is None:
-            return True
-        if row.mine:
-            msg = f"{Code.ALREADY_MEMBER.message}（{row.name}，会员编号 {row.member_no}）"
-        else:
-            msg = f"{Code.ALREADY_MEMBER.message}（在其他单位）。如需转入本单位，请办理【会员调动】"
-        self.id_number.errors = list(self.id_number.errors) + [msg]
+            elif not result.code.name.startswith("NAME_"):
+                self.id_number.errors = list(self.id_number.errors) + [result.message]
+        if self.name.data is not None and not self.name.errors:
+            # said at once beside a wrong 身份证号 too, not only after the next save
+            name = result if result is not None and result.code.name.startswith("NAME_") else check_name(self.name.data)
+            if not name.ok:
+                self.name.errors = list(self.name.errors) + [name.message]
         return False

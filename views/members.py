@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
-import sqlalchemy as sa
 from flask import flash, g, session
 from flask_admin import expose
 from flask_admin.babel import gettext
-from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import members as member_actions
-from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, MemberStatus, Org, db, member_numbers
+from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, MemberStatus, db, member_numbers
 from models import MemberStatus as MS
-from rules import normalize_id
+from rules import normalize_id, parse_member_no
 
-from . import access
+from . import access, panel
 from .access import current_user
 from .base import ScopedModelView
 from .bulk import WORKFLOW
-from .filters import SubqueryFilter
 from .member_form import MemberEntryForm
 
 MEMBER_LABELS = {
@@ -44,18 +40,32 @@ MEMBER_LABELS = {
 }
 
 
-MEMBER_NO_RE = re.compile(r"^\d{1,10}$")  # 会员编号, leading zeros optional
-
-
 def member_search(term: str):
     """会员号, 身份证号 exactly (indexed); otherwise the name from its start.  The one search
     of a member, used by 入会管理, 会员信息查询 and (through the member) 投保管理."""
-    if MEMBER_NO_RE.match(term):
-        return Member.member_no == term.zfill(10)
+    member_no = parse_member_no(term)
+    if member_no is not None:
+        return Member.member_no == member_no
     norm = normalize_id(term)
     if norm.ok and len(norm.value) == 18:
         return Member.id_number == norm.value
     return Member.name.startswith(term.replace(" ", ""), autoescape=True)
+
+
+ABOVE_UNIT = access.BUSINESS - access.UNIT  # a clerk's list is one unit: no 单位编号 field for them
+
+
+def member_panel(with_status: bool) -> list:
+    """入会管理: 选择状态, 身份证号, 会员编号, 姓名, 单位编号; 会员信息查询 the same without 选择状态."""
+    fields = [
+        panel.id_number_text("id_number", "身份证号", lambda v: Member.id_number == v),
+        panel.member_no_text("member_no", "会员编号", lambda v: Member.member_no == v),
+        panel.name_text("name", "姓名", panel.starts_with(Member.name)),
+        panel.unit_text("unit", "单位编号", Member.org_id, roles=ABOVE_UNIT),
+    ]
+    if with_status:
+        fields.insert(0, panel.enum_select("status", "选择状态", Member.status, MemberStatus))
+    return fields
 
 
 class MemberAdmissionView(ScopedModelView):
@@ -90,39 +100,18 @@ class MemberAdmissionView(ScopedModelView):
         "updated_at",
     ]
     column_default_sort = ("id", True)
-    column_searchable_list = ["member_no", "id_number", "name"]
-    column_filters = [
-        FilterEqual(Member.status, "选择状态", options=MemberStatus.choices()),
-        SubqueryFilter(
-            Member.id,
-            "身份证号",
-            lambda v: sa.select(Member.id).where(Member.id_number == v),
-            clean=lambda v: normalize_id(v).value or v,
-        ),
-        FilterLike(Member.name, "姓名"),
-        SubqueryFilter(
-            Member.id,
-            "会员编号",
-            lambda v: sa.select(Member.id).where(Member.member_no == v),
-            clean=lambda v: v.zfill(10) if v.isdigit() else v,
-        ),
-        SubqueryFilter(Member.org_id, "单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
-    ]
+    search_panel = member_panel(with_status=True)
     form = MemberEntryForm
     workflow = MEMBER_WORKFLOW
     bulk_actions = [WORKFLOW, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
-
-    def search_condition(self, term):
-        return member_search(term)
 
     def on_form_prefill(self, form, id):
         form.confirm_over_age.data = False
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        info = form.id_info
-        model.gender = info.gender
-        model.birth_date = info.birth_date
+        model.gender = form.checked["gender"]
+        model.birth_date = form.checked["birth_date"]
         approved = form.over_age_app  # the agency's decision on this ID number, if any (超龄例外申请)
         model.over_age_exception = approved is not None
         model.over_age_note = approved.reason if approved is not None else None
@@ -198,8 +187,5 @@ class MemberQueryView(ScopedModelView):
     export_roles = access.BUSINESS
     column_list = ["member_no", "name", "id_number", "gender", "org", "status"]
     column_labels = MEMBER_LABELS
-    column_searchable_list = ["member_no", "id_number", "name"]
     column_default_sort = ("id", True)
-
-    def search_condition(self, term):
-        return member_search(term)
+    search_panel = member_panel(with_status=False)

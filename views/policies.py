@@ -7,20 +7,17 @@ from datetime import date
 import sqlalchemy as sa
 from flask import jsonify, request
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual, IntEqualFilter
 from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import policies as policy_actions
-from models import POLICY_WORKFLOW, Member, Org, Policy, PolicyStatus, Product, db, scope_filter
-from rules import Code, age_on, normalize_id, parse_id, policy_expiry
+from models import POLICY_WORKFLOW, Member, Policy, PolicyStatus, Product, Receipt, db, scope_filter
+from rules import Code, age_on, parse_id, parse_member_no, policy_expiry
 
-from . import access
+from . import access, panel
 from .access import current_user
-from .base import ScopedModelView, money_formatter, options
+from .base import ScopedModelView, money_formatter
 from .bulk import WORKFLOW
-from .filters import SubqueryFilter
-from .members import MEMBER_NO_RE, member_search
 from .policy_form import PolicyEntryForm
 
 POLICY_LABELS = {
@@ -45,51 +42,31 @@ POLICY_LABELS = {
 }
 
 
-@options
-def product_options():
-    rows = db.session.connection().execute(sa.select(Product.id, Product.name).order_by(Product.code))
-    return [(str(pid), name) for pid, name in rows]
+ABOVE_UNIT = access.BUSINESS - access.UNIT  # a clerk's list is one unit: no 当前单位编号 field for them
 
 
-def _normalized_id(value):
-    norm = normalize_id(value)
-    return norm.value if norm.ok else value
+def _member_ids(cond):
+    """Policies of the members matching `cond`, through the indexed member columns (no join that
+    could multiply rows)."""
+    return Policy.member_id.in_(sa.select(Member.id).where(cond))
 
 
-def policy_filters():
-    """0 选择状态, 1 产品名称, 2 身份证号, 3 会员编号, 4 姓名, 5 预期生效时间, 6 当前单位编号.
+def product_select(**kw):
+    return panel.code_select("product", "产品名称", Policy.product_id, Product, lambda p: p.name, width="15rem", **kw)
 
-    产品名称 is an IntEqualFilter: the value arrives as text and PostgreSQL has no
-    `integer = character varying` operator (a plain FilterEqual fails there)."""
+
+def policy_panel() -> list:
+    """投保管理 (manual 一(二)5–7, 二、1): 选择状态, 产品名称, 身份证号, 会员编号, 姓名, 预期生效时间, 当前单位编号."""
     return [
-        FilterEqual(Policy.status, "选择状态", options=PolicyStatus.choices()),
-        IntEqualFilter(Policy.product_id, "产品名称", options=product_options),
-        SubqueryFilter(
-            Policy.member_id,
-            "身份证号",
-            lambda v: sa.select(Member.id).where(Member.id_number == v),
-            clean=_normalized_id,
-        ),
-        SubqueryFilter(
-            Policy.member_id,
-            "会员编号",
-            lambda v: sa.select(Member.id).where(Member.member_no == v),
-            clean=lambda v: v.zfill(10) if v.isdigit() else v,
-        ),
-        SubqueryFilter(
-            Policy.member_id,
-            "姓名",
-            lambda v: sa.select(Member.id).where(Member.name.startswith(v, autoescape=True)),
-            operation="开头是",
-        ),
-        DateBetweenFilter(Policy.expected_effective_date, "预期生效时间"),
-        SubqueryFilter(Policy.org_id, "当前单位编号", lambda v: sa.select(Org.id).where(Org.code == v)),
+        panel.enum_select("status", "选择状态", Policy.status, PolicyStatus),
+        product_select(),
+        panel.id_number_text("id_number", "身份证号", lambda v: _member_ids(Member.id_number == v)),
+        panel.member_no_text("member_no", "会员编号", lambda v: _member_ids(Member.member_no == v)),
+        panel.name_text("name", "姓名", lambda v: _member_ids(Member.name.startswith(v, autoescape=True))),
+        panel.date_from("effective_from", "预期生效时间（起）", Policy.expected_effective_date),
+        panel.date_to("effective_to", "预期生效时间（止）", Policy.expected_effective_date),
+        panel.unit_text("unit", "当前单位编号", Policy.org_id, roles=ABOVE_UNIT),
     ]
-
-
-def policy_search(term: str):
-    """The member search of 入会管理, through the indexed member columns."""
-    return Policy.member_id.in_(sa.select(Member.id).where(member_search(term)))
 
 
 def _return_reason(view, context, model, name):
@@ -119,13 +96,10 @@ class PolicyView(ScopedModelView):
     column_labels = POLICY_LABELS
     column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
     column_default_sort = ("id", True)
-    # the search box (会员编号 / 身份证号 exactly, else the name's start) through `search_condition`;
-    # without a searchable list Flask-Admin drops `search` from the list and the bulk actions alike
-    column_searchable_list = ["member.member_no", "member.id_number", "member.name"]
     # the member's columns come with the row (one query, not one per row); the CSV export is
     # streamed after the request's session is gone, where a lazy load of `member` fails
     column_select_related_list = [Policy.member, Policy.product, Policy.org]
-    column_filters = policy_filters()
+    search_panel = policy_panel()
     column_details_list = [
         "member",
         "product",
@@ -154,9 +128,6 @@ class PolicyView(ScopedModelView):
         enrol_actions.RENEW,
         policy_actions.DELETE_ALL,
     ]
-
-    def search_condition(self, term):
-        return policy_search(term)
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
@@ -192,8 +163,9 @@ class PolicyView(ScopedModelView):
         term = (request.args.get("q") or "").strip()
         if not term:
             return jsonify(ok=False, message="请输入会员编号或身份证号", hint="")
-        if MEMBER_NO_RE.match(term):
-            cond = Member.member_no == term.zfill(10)
+        member_no = parse_member_no(term)
+        if member_no is not None:
+            cond = Member.member_no == member_no
         else:
             norm = parse_id(term)  # a malformed number says what is wrong, as the form does on saving
             if not norm.ok:
@@ -255,10 +227,8 @@ class ExpiringPolicyView(PolicyView):
         "org",
     ]
     column_default_sort = "expiry_date"
-    column_filters = [
-        DateBetweenFilter(Policy.expiry_date, "到期日期"),
-        IntEqualFilter(Policy.product_id, "产品名称", options=product_options),
-    ]
+    # manual 一(五)8: 选择相应月份，点击【搜索】
+    search_panel = [panel.month_select("month", "月份", Policy.expiry_date), product_select()]
 
     def get_query(self):
         return super().get_query().filter(Policy.status == PolicyStatus.EFFECTIVE)
@@ -285,3 +255,7 @@ class ReceiptView(ScopedModelView):
     column_formatters = {"total": money_formatter("total")}
     column_default_sort = ("id", True)
     column_details_exclude_list = ["policies"]
+    search_panel = [
+        panel.code_text("receipt_no", "收据号", lambda v: Receipt.receipt_no == v, max_len=30),
+        panel.unit_text("unit", "单位编号", Receipt.org_id, roles=ABOVE_UNIT),
+    ]

@@ -3,25 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-import sqlalchemy as sa
 from wtforms import BooleanField, DateField, DecimalField, IntegerField, SelectField, StringField
-from wtforms.validators import InputRequired, NumberRange, ValidationError
+from wtforms.validators import InputRequired, NumberRange
 
+from actions.forms import not_before_today
 from batch.enrolment import EnrolContext, EnrolRequest, check_enrolments
-from models import Product, db
-from rules import Code
+from models import Product, db, product_choices, products
+from rules import Code, parse_member_no
 
 from .access import current_user
 from .base import AdminForm
 
 OVER_AGE_QUESTION = "此会员超出投保年龄，是否继续投保？如确定，请勾选下方“确定继续投保”后再保存。"
-
-
-def product_choices():
-    products = db.session.scalars(sa.select(Product).where(Product.active.is_(True)).order_by(Product.code)).all()
-    return [(p.id, p.name) for p in products], {str(p.id): f"{p.price:.2f}" for p in products}
 
 
 class PolicyEntryForm(AdminForm):
@@ -41,17 +34,15 @@ class PolicyEntryForm(AdminForm):
     enrol_values = None  # the checker's values (member, org, shares, amount) for the view
 
     def prepare(self, obj=None):
-        self.product_id.choices, self.prices = product_choices()
+        items = products()
+        self.product_id.choices = product_choices(items)
+        self.prices = {str(p.id): f"{p.price:.2f}" for p in items}
         if obj is not None and not self.member_ref.data and getattr(obj, "member", None) is not None:
             self.member_ref.data = obj.member.member_no
 
     def validate_expected_effective_date(self, field):
-        if (
-            field.data
-            and field.data < date.today()
-            and (self._obj is None or field.data != self._obj.expected_effective_date)
-        ):
-            raise ValidationError("预期生效时间不能早于今天")
+        if self._obj is None or field.data != self._obj.expected_effective_date:  # an unchanged date may stay
+            not_before_today(self, field)
 
     def validate(self, extra_validators=None):
         if not super().validate(extra_validators):
@@ -59,7 +50,7 @@ class PolicyEntryForm(AdminForm):
         product = db.session.get(Product, self.product_id.data)
         ref = (self.member_ref.data or "").strip()
         req = EnrolRequest(row=1, shares=self.shares.data, amount=self.amount.data)
-        if ref.isdigit() and len(ref) <= 10:
+        if parse_member_no(ref) is not None:
             req.member_no = ref
         else:
             req.id_number = ref

@@ -8,16 +8,16 @@ import secrets
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual, FilterLike
 from wtforms import PasswordField, SelectField, validators
 
-from models import AuditLog, Org, OrgLevel, Role, User, db, scoped, write_audit
+from models import AuditLog, Org, OrgLevel, Role, User, db, write_audit
 from models.audit import ACTION_LABELS
 
+from . import panel
 from .access import ADMIN as ADMIN_ONLY
 from .access import MANAGERS, current_user
 from .auth import MAINLAND_MOBILE
-from .base import ScopedModelView, format_money, options
+from .base import ScopedModelView, format_money
 
 CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
 
@@ -36,8 +36,11 @@ class OrgView(ScopedModelView):
         "path": "路径",
     }
     column_default_sort = "path"
-    column_searchable_list = ["code", "name"]
-    column_filters = [FilterEqual(Org.level, "级别", options=OrgLevel.choices()), FilterLike(Org.code, "单位编号")]
+    search_panel = [
+        panel.enum_select("level", "级别", Org.level, OrgLevel),
+        panel.code_text("code", "单位编号", panel.starts_with(Org.code)),
+        panel.name_text("name", "单位名称", panel.starts_with(Org.name), width="12rem"),
+    ]
     form_columns = ["code", "name", "level", "parent", "active"]
     form_args = {
         "code": {
@@ -111,8 +114,12 @@ class UserView(ScopedModelView):
         "updated_at": "修改时间",
     }
     column_details_exclude_list = ["password_hash", "login_code_hash", "login_code_sent_at", "login_code_tries"]
-    column_searchable_list = ["username", "display_name"]
-    column_filters = [FilterEqual(User.role, "角色", options=Role.choices())]
+    search_panel = [
+        panel.enum_select("role", "角色", User.role, Role),
+        panel.code_text("username", "用户名", panel.starts_with(User.username), max_len=50),
+        panel.name_text("name", "姓名", panel.starts_with(User.display_name)),
+        panel.unit_text("unit", "单位编号", User.org_id),
+    ]
     form_columns = ["username", "display_name", "org", "role", "phone", "active", "new_password"]
     form_overrides = {"role": SelectField}
     form_extra_fields = {"new_password": PasswordField("新密码（不修改请留空）")}
@@ -231,6 +238,25 @@ class ProductView(ScopedModelView):
         )
 
 
+AUDIT_ENTITIES = [
+    ("member", "会员"),
+    ("policy", "投保记录"),
+    ("org", "单位"),
+    ("user", "用户"),
+    ("product", "产品"),
+    ("import_batch", "批量业务"),
+    ("transfer_application", "会员调动"),
+    ("change_application", "会员变更"),
+    ("termination_application", "提前终止"),
+]
+
+
+def _known(raw, choices, label):
+    if raw not in dict(choices):
+        raise panel.PanelError(f"{label}没有“{raw}”这一项，请在【{label}】下拉表中重新选择，再点【搜索】。")
+    return raw
+
+
 class AuditLogView(ScopedModelView):
     roles = MANAGERS
     export_roles = MANAGERS
@@ -246,32 +272,23 @@ class AuditLogView(ScopedModelView):
     }
     column_default_sort = ("id", True)
     column_formatters = {"action": lambda v, c, m, n: ACTION_LABELS.get(m.action, m.action)}
-    column_filters = [
-        FilterEqual(
-            AuditLog.entity,
+    search_panel = [
+        panel.PanelField(
+            "entity",
             "对象",
-            options=[
-                ("member", "会员"),
-                ("policy", "投保记录"),
-                ("org", "单位"),
-                ("user", "用户"),
-                ("product", "产品"),
-                ("import_batch", "批量业务"),
-                ("transfer_application", "会员调动"),
-                ("change_application", "会员变更"),
-                ("termination_application", "提前终止"),
-            ],
+            "select",
+            lambda v: AuditLog.entity == v,
+            lambda raw: _known(raw, AUDIT_ENTITIES, "对象"),
+            options=AUDIT_ENTITIES,
         ),
-        FilterEqual(
-            AuditLog.user_id,
+        panel.code_text(
+            "user",
             "操作人",
-            options=options(
-                lambda: [
-                    (str(u.id), u.username)
-                    for u in scoped(db.session.query(User), User, current_user()).order_by(User.username)
-                ]
-            ),
+            lambda v: AuditLog.user_id.in_(sa.select(User.id).where(User.username == v)),
+            max_len=50,
+            placeholder="用户名",
         ),
-        FilterEqual(AuditLog.entity_id, "对象编号"),
-        DateBetweenFilter(AuditLog.created_at, "日期"),
+        panel.number_text("entity_id", "对象编号", lambda v: AuditLog.entity_id == v),
+        panel.date_from("date_from", "日期（起）", AuditLog.created_at),
+        panel.date_to("date_to", "日期（止）", AuditLog.created_at, whole_day=True),
     ]

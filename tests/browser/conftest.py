@@ -19,7 +19,7 @@ Fixtures
 Helpers (import with `from .conftest import login, shot`)
     login(page, live_server, username)   the real login pages: username, password, 获取手机验证码,
                                          the console code, 登录; returns on /admin/.
-    shot(page, name)                     full-page screenshot tests/artifacts/<name>.png.
+    shot(page, name, full_page=True)    screenshot tests/artifacts/<name>.png (full page, or the window only).
 
 Every test here is marked `browser` (select/deselect with -m).  The top-level per-test rollback
 fixture is replaced by a no-op: these tests use the live server's own database.
@@ -246,9 +246,10 @@ def login(page, live_server, username: str, password: str = DEMO_PASSWORD) -> No
     page.wait_for_url(live_server.url + "/admin/")
 
 
-def shot(page, name: str) -> Path:
-    """Save a full-page screenshot as tests/artifacts/<name>.png and return its path."""
+def shot(page, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot as tests/artifacts/<name>.png and return its path: the full page, or with
+    full_page=False what the window shows (e.g. a 1366×768 screen without scrolling)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

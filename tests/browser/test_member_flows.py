@@ -102,11 +102,11 @@ def tab_count(page) -> int:
     return int(re.search(r"\((\d+)\)", page.locator(".nav-tabs .nav-link.active").inner_text()).group(1))
 
 
-def search(page, term: str) -> None:
-    box = page.locator("form[role=search] input[name=search]")
-    box.fill(term)
+def search(page, name: str) -> None:
+    """Type 姓名 in the search panel and press 【搜索】 (the panel's other fields stay as they are)."""
+    page.locator("#panel-name").fill(name)
     with page.expect_navigation():
-        box.press("Enter")
+        page.locator("#panel-search").click()
 
 
 def test_add_member_with_save_and_add_another_then_save_and_exit(page, live_server):
@@ -165,7 +165,7 @@ def test_add_member_with_save_and_add_another_then_save_and_exit(page, live_serv
 def test_report_new_members_of_the_current_query(page, live_server):
     login(page, live_server, "clerk1")
     page.get_by_role("link", name="新建未上报的会员").click()
-    page.wait_for_url(re.compile(r"/admin/members/\?flt0_0=NEW"))
+    page.wait_for_url(re.compile(r"/admin/members/\?status=NEW"))
     new_rows = list_rows(page)
     total = tab_count(page)
     assert total >= 1 and len(new_rows) == min(total, 20)
@@ -173,7 +173,7 @@ def test_report_new_members_of_the_current_query(page, live_server):
     reported_nos = {r["member_no"] for r in new_rows}
 
     page.locator("#bulk-report").click()
-    page.wait_for_url(re.compile(r"/admin/members/bulk/report/\?flt0_0=NEW"))
+    page.wait_for_url(re.compile(r"/admin/members/bulk/report/\?status=NEW"))
     expect(page.locator("#bulk-confirm")).to_contain_text("【当前查询结果上报】确认")
     expect(page.locator("#bulk-confirm")).to_contain_text("选择状态：新建")
     assert int(page.locator("#bulk-count").inner_text()) == total
@@ -181,7 +181,7 @@ def test_report_new_members_of_the_current_query(page, live_server):
 
     with page.expect_navigation():
         page.locator("#bulk-submit").click()
-    page.wait_for_url(re.compile(r"/admin/members/\?flt0_0=NEW"))
+    page.wait_for_url(re.compile(r"/admin/members/\?status=NEW"))
     expect(page.locator(".alert-success")).to_contain_text(f"已上报 {total} 条，跳过 0 条（状态已变化）")
     assert list_rows(page) == [], "no 新建 member is left"
     shot(page, "member_reported")
@@ -205,14 +205,14 @@ def test_delete_all_needs_the_typed_phrase(page, live_server):
 
     page.get_by_role("link", name="首页").click()
     page.get_by_role("link", name="新建未上报的会员").click()
-    page.wait_for_url(re.compile(r"/admin/members/\?flt0_0=NEW"))
+    page.wait_for_url(re.compile(r"/admin/members/\?status=NEW"))
     search(page, prefix)
     assert sorted(r["name"] for r in list_rows(page)) == [prefix + "乙", prefix + "甲"]
 
     page.locator("#bulk-delete").click()
     page.wait_for_url(re.compile(r"/admin/members/bulk/delete/"))
     assert page.locator("#bulk-count").inner_text() == "2"
-    expect(page.locator("#bulk-confirm")).to_contain_text(f"搜索：{prefix}")
+    expect(page.locator("#bulk-confirm")).to_contain_text(f"姓名：{prefix}")
 
     page.fill("#phrase", "删除")
     with page.expect_navigation():

@@ -74,11 +74,11 @@ def test_lookup_of_another_units_member_says_to_transfer_and_shows_nothing_of_th
 
 def test_unit_reports_new_policies_after_checking_the_totals(page, live_server):
     login(page, live_server, "clerk1")
-    page.goto(f"{live_server.url}/admin/policies/?flt0_0=NEW")
+    page.goto(f"{live_server.url}/admin/policies/?status=NEW")
     page.locator("#bulk-totals").click()
     expect(page.locator("#bulk-total")).to_contain_text("人数")
     shot(page, "policy_totals")
-    page.goto(f"{live_server.url}/admin/policies/?flt0_0=NEW")
+    page.goto(f"{live_server.url}/admin/policies/?status=NEW")
     page.locator("#bulk-report").click()
     count = int(page.locator("#bulk-count").inner_text())
     assert count > 0
@@ -91,7 +91,7 @@ def test_unit_reports_new_policies_after_checking_the_totals(page, live_server):
 
 def test_agency_returns_reported_policies_and_the_unit_sees_the_reason(page, live_server):
     login(page, live_server, "agency1")
-    page.goto(f"{live_server.url}/admin/policies/?flt0_0=REPORTED&flt1_6=010101")
+    page.goto(f"{live_server.url}/admin/policies/?status=REPORTED&unit=010101")
     page.locator("#bulk-return").click()
     assert int(page.locator("#bulk-count").inner_text()) > 0
     page.fill("#p-reason", "份数与缴费金额不符，请核对")
@@ -100,6 +100,6 @@ def test_agency_returns_reported_policies_and_the_unit_sees_the_reason(page, liv
     expect(page.locator("body")).to_contain_text("已打回")
     page.context.clear_cookies()
     login(page, live_server, "clerk1")
-    page.goto(f"{live_server.url}/admin/policies/?flt0_0=RETURNED")
+    page.goto(f"{live_server.url}/admin/policies/?status=RETURNED")
     expect(page.locator("table.model-list")).to_contain_text("打回原因：份数与缴费金额不符，请核对")
     shot(page, "policy_returned_seen_by_unit")
