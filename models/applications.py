@@ -211,7 +211,7 @@ def application_workflow(
                 action_label=submit_words,
                 clears=("decision_note", "decided_at", "decided_by_id"),
                 stamps={"submitted_at": "now"},
-                todo={AS.NEW: f"新建未{submit_words}的{noun}"},
+                todo={AS.NEW: f"{noun}（新建，未{submit_words}）"},
                 note=f"将当前查询结果中“新建”状态的{noun}{submit_words}，由{approver_words}审批。请先核对下面的名单。",
             ),
             Transition(
