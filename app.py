@@ -112,7 +112,9 @@ def _register_cli(app: Flask) -> None:
         if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Org)):
             click.echo("数据库已有数据，跳过演示数据。")
             return
-        counts = load_demo_data()
+        from actions.receipts import create_receipt
+
+        counts = load_demo_data(issue_receipt=create_receipt)
         click.echo("演示数据已装载：" + "，".join(f"{k} {v}" for k, v in counts.items()))
 
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)
 if [ "${1:-run}" = test ]; then
-  want+=(postgresql chromium)
+  want+=(postgresql chromium poppler-utils)  # poppler-utils: pdftotext/pdftoppm read the PDFs back
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -81,7 +81,8 @@ def register(kind: ApplicationKind) -> ApplicationKind:
         "approve",
         run=checked_run(wf, "approve", kind.approve_blockers, effect=kind.on_approve),
         blockers=kind.approve_blockers,
-        warnings=kind.approve_warnings,
+        # what the approver must see first (e.g. an in-flight policy the change makes ineligible)
+        precheck=(lambda ids, user: (kind.approve_warnings(ids), None)) if kind.approve_warnings else None,
     )
     return kind
 

@@ -25,6 +25,7 @@ class Result:
     skipped: int
     message: str
     failures: list = field(default_factory=list)  # (row description, reason) for actions that list them
+    link: tuple | None = None  # (endpoint, url arguments) of the page to open afterwards, e.g. the new receipt
 
 
 @dataclass
@@ -55,9 +56,14 @@ class BulkAction:
     condition_label: str = ""  # why a row failing `condition` is skipped
     with_amount: bool = False  # show 汇总金额 (policies)
     note: str = ""  # what the action does, in the clerk's words
+    # "write" changes rows in one transaction; "download" changes nothing and answers with a file
+    # (`run` returns a `Download`) — printing and exporting the current query
+    kind: str = "write"
+    # (ids, user) -> (lines shown on the confirmation page, a refusal message or None)
+    precheck: Callable | None = None
+    submit_label: str = "确定"
     # () -> [(why a row is skipped, SQL condition the row must meet)], for actions with several reasons
     blockers: Callable | None = None
-    warnings: Callable | None = None  # (ids) -> [str]: what the confirmation page points out first
 
     def all_blockers(self) -> list[tuple[str, sa.ColumnElement]]:
         out = [(self.condition_label, self.condition())] if self.condition is not None else []
@@ -69,6 +75,15 @@ def blocker_code(blockers: list[tuple[str, sa.ColumnElement]]):
     if not blockers:
         return sa.literal(0)
     return sa.case(*[(~cond, n) for n, (_label, cond) in enumerate(blockers, start=1)], else_=0)
+
+
+@dataclass
+class Download:
+    """What a download-kind action answers: a file name and its bytes or an iterator of chunks."""
+
+    filename: str
+    mimetype: str
+    body: object  # bytes | Iterator[bytes]
 
 
 def summarize(model, ids: sa.Select, action: BulkAction) -> Summary:

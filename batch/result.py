@@ -37,10 +37,11 @@ def result_text(result) -> tuple[str, str]:
     return status, reason
 
 
-def _result_rows(table, results):
+def _result_rows(table, results, extra=()):
     """The rows of the result file: the header, then each uploaded row as it was (cut or padded
-    to the header's width) with 处理结果 and 失败原因."""
-    yield [safe(h) for h in table.header] + list(RESULT_COLUMNS)
+    to the header's width) with 处理结果 and 失败原因, and the kind's `extra` columns ((header,
+    key of RowResult.values), e.g. the new 会员编号 of each admitted row)."""
+    yield [safe(h) for h in table.header] + list(RESULT_COLUMNS) + [h for h, _ in extra]
     width = len(table.header)
     pad = [None] * width
     by_row = {r.row: r for r in results}
@@ -48,23 +49,28 @@ def _result_rows(table, results):
         values = [safe(v) for v in cells[:width]]
         if len(values) < width:
             values += pad[: width - len(values)]
-        values += result_text(by_row[row_no])
+        r = by_row[row_no]
+        values += result_text(r)
+        if extra:
+            values += [r.values.get(key) if r.ok else None for _, key in extra]
         yield values
 
 
-def write_result(path, table, results, copy_to=None) -> None:
-    """The uploaded rows as they were, plus 处理结果 and 失败原因 (and the same file at `copy_to`).
+def write_result(path, table, results, copy_to=None, extra=()) -> None:
+    """The uploaded rows as they were, plus 处理结果 and 失败原因 and the kind's `extra` columns
+    (and the same file at `copy_to`).
 
     Written by a small streaming .xlsx writer (`_write_fast`) that produces the same cells as
     openpyxl's write-only mode (inline strings, numbers as "%.16g", booleans, error strings),
     about 10× faster; a sheet holding anything else (dates, times, characters openpyxl refuses, a
     non-finite number) is written by openpyxl itself, as before."""
     try:
-        _write_fast(path, "处理结果", _result_rows(table, results), len(table.rows) + 1, len(table.header) + 2)
+        n_cols = len(table.header) + len(RESULT_COLUMNS) + len(extra)
+        _write_fast(path, "处理结果", _result_rows(table, results, extra), len(table.rows) + 1, n_cols)
     except _Unsupported:
         wb = Workbook(write_only=True)
         ws = wb.create_sheet("处理结果")
-        for values in _result_rows(table, results):
+        for values in _result_rows(table, results, extra):
             ws.append(values)
         wb.save(path)
     if copy_to is not None:
@@ -80,16 +86,16 @@ class ResultInBackground:
     after the commit, and `discard()` leaves nothing behind.  The thread only reads `table`
     and `results` (nobody changes them once checked) and touches no database or app context."""
 
-    def __init__(self, path, table, results):
+    def __init__(self, path, table, results, extra=()):
         self.path = str(path)
         self.tmp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
         self.error = None
-        self.thread = threading.Thread(target=self._run, args=(table, results), name="result-xlsx", daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(table, results, extra), name="result-xlsx", daemon=True)
         self.thread.start()
 
-    def _run(self, table, results) -> None:
+    def _run(self, table, results, extra) -> None:
         try:
-            write_result(self.tmp, table, results)
+            write_result(self.tmp, table, results, extra=extra)
         except BaseException as exc:  # raised by finish(), where write_result would have raised it
             self.error = exc
 

@@ -29,6 +29,8 @@ from .policy import (  # noqa: F401
     PolicyStatus,
     Product,
     Receipt,
+    ReceiptPolicy,
+    ReceiptStatus,
     product_choices,
     products,
 )

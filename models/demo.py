@@ -7,13 +7,15 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from rules.idnumber import id_check_digit
 from rules.products import add_months, policy_expiry
 
-from .base import db, utcnow
+from .base import db
 from .member import Gender, Member, MemberStatus, member_numbers
 from .org import Org, OrgLevel, Role, User
-from .policy import Claim, ClaimStatus, GenderRestriction, Policy, PolicyStatus, Product, Receipt
+from .policy import Claim, ClaimStatus, GenderRestriction, Policy, PolicyStatus, Product
 
 DEMO_PASSWORD = "Demo-2026"
 
@@ -55,7 +57,7 @@ def make_id_number(rng: random.Random, birth: date, male: bool) -> str:
     return first17 + id_check_digit(first17)
 
 
-def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, int]:
+def load_demo_data(members_per_unit: int = 100, seed: int = 2026, issue_receipt=None) -> dict[str, int]:
     rng = random.Random(seed)
     today = date.today()
     orgs: dict[str, Org] = {}
@@ -118,7 +120,6 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
 
     agency = db.session.query(User).filter_by(username="agency1").one()
     policies = []
-    policy_seq = 0
     next_month = add_months(today.replace(day=1), 1)
     cycle = [PolicyStatus.EFFECTIVE] * 5 + [
         PolicyStatus.NEW,
@@ -142,8 +143,6 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
         else:
             effective = add_months(today.replace(day=1), 1)
         is_live = status in (PolicyStatus.EFFECTIVE, PolicyStatus.TERMINATED)
-        if is_live:
-            policy_seq += 1
         policies.append(
             Policy(
                 member=m,
@@ -154,7 +153,7 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
                 expected_effective_date=effective,
                 effective_date=effective if is_live else None,
                 expiry_date=policy_expiry(effective, product.term_months),
-                policy_no=f"BD{effective:%Y}{policy_seq:07d}" if is_live else None,
+                policy_no=None,  # numbered below from the per-year counter, as 确认生效 does
                 status=status,
                 return_reason="份数与缴费金额不符，请核对后重新上报" if status == PolicyStatus.RETURNED else None,
                 created_by_id=clerk_of[m.org.code].id,
@@ -163,20 +162,26 @@ def load_demo_data(members_per_unit: int = 100, seed: int = 2026) -> dict[str, i
     db.session.add_all(policies)
     db.session.flush()
 
-    # one receipt per unit for its effective policies
-    for n, unit in enumerate(units, start=1):
-        own = [p for p in policies if p.org is unit and p.status == PolicyStatus.EFFECTIVE]
-        receipt = Receipt(
-            receipt_no=f"SJ{today:%Y}{n:05d}",
-            org=unit,
-            headcount=len(own),
-            total=sum((p.amount for p in own), Decimal("0")),
-            issued_by=agency,
-            issued_at=utcnow(),
-        )
-        db.session.add(receipt)
-        for p in own:
-            p.receipt = receipt
+    # 保单号 from the same per-year counters 确认生效 uses (actions/effective.py), so the office's
+    # next confirmation continues the sequence without a gap or a clash
+    from .member import reserve_numbers
+
+    live = [p for p in policies if p.status in (PolicyStatus.EFFECTIVE, PolicyStatus.TERMINATED)]
+    for year in sorted({p.effective_date.year for p in live}):
+        of_year = [p for p in live if p.effective_date.year == year]
+        for p, n in zip(of_year, reserve_numbers(f"policy_no:{year}", len(of_year))):
+            p.policy_no = f"BD{year}{n:08d}"
+    db.session.flush()
+
+    # one receipt per unit for its effective policies, issued as agency1 issues them (the issuer
+    # lives above models: app.py passes actions.receipts.create_receipt)
+    if issue_receipt is not None:
+        for unit in units:
+            issue_receipt(
+                sa.select(Policy.id).where(Policy.org_id == unit.id, Policy.status == PolicyStatus.EFFECTIVE),
+                agency,
+                states=(PolicyStatus.EFFECTIVE,),
+            )
     claims = []
     for n, p in enumerate([p for p in policies if p.status == PolicyStatus.EFFECTIVE][:8], start=1):
         claims.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
-from .roles import AGENCY, UNIT
+from .roles import AGENCY, OFFICE, UNIT
 from .workflow import Transition, Workflow
 
 
@@ -133,6 +133,7 @@ POLICY_WORKFLOW = Workflow(
             roles=AGENCY,
             action="report",
             action_label="上报",
+            clears=("return_reason",),  # an office's 打回原因 is dealt with once reported again
             todo={PolicyStatus.REPORTED: "基层单位已上报、待核实的投保记录"},
             with_amount=True,
             note="将当前查询结果中基层单位已“上报”的投保记录核实后上报（状态变为“代办处已上报”）。",
@@ -151,27 +152,89 @@ POLICY_WORKFLOW = Workflow(
             danger=True,
             note="将当前查询结果中“上报”状态的投保记录打回基层单位修改；基层单位会看到打回原因。",
         ),
+        # 办事处: its run (保单号, 正式生效时间, 到期日期) is actions/effective.py `confirm_effective`
+        Transition(
+            name="confirm",
+            label="确认生效",
+            from_states=(PolicyStatus.AGENCY_REPORTED,),
+            to_state=PolicyStatus.EFFECTIVE,
+            roles=OFFICE,
+            action="confirm",
+            action_label="确认生效",
+            clears=("return_reason",),
+            todo={PolicyStatus.AGENCY_REPORTED: "代办处已上报、待确认生效的投保记录"},
+            with_amount=True,
+            note="确认当前查询结果中“代办处已上报”的投保记录已缴费：状态变为“打印生效”，分配保单号，"
+            "正式生效时间为预期生效时间（已过的为今天）。请先核对人数和金额。",
+        ),
+        Transition(
+            name="office-return",
+            label="当前查询结果打回",
+            from_states=(PolicyStatus.AGENCY_REPORTED,),
+            to_state=PolicyStatus.REPORTED,
+            roles=OFFICE,
+            action="office_return",
+            action_label="打回代办处",
+            reason="打回原因（代办处会在打回的记录上看到）",
+            reason_column="return_reason",
+            with_amount=True,
+            danger=True,
+            note="将当前查询结果中“代办处已上报”的投保记录打回代办处（状态变回“上报”）；代办处会看到打回原因。",
+        ),
     ],
 )
 
 
+class ReceiptStatus(LabeledEnum):
+    VALID = ("VALID", "有效")
+    VOID = ("VOID", "作废")
+
+
 class Receipt(db.Model):
+    """收据 (manual 二、1): issued by an agency for what one unit paid.
+
+    A document with legal weight: the parameters it was printed from (`params`) and the PDF bytes
+    themselves are kept, so a reprint is the same file; a voided receipt keeps its number and
+    gets a second rendition with 作废 across the page.  `receipt_no` is ``YYYY-NNNNNN`` from the
+    counter ``receipt_no:YYYY`` (gap-free per year, see actions/receipts.py).  The policies it
+    covers are listed in `receipt_policy`; `Policy.receipt_id` points to a policy's one valid
+    receipt (cleared when the receipt is voided, so the policy can be receipted again)."""
+
     __tablename__ = "receipt"
 
     id = sa.Column(sa.Integer, primary_key=True)
     receipt_no = sa.Column(sa.String(30), nullable=False, unique=True)
-    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)
+    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)  # the payer unit
     headcount = sa.Column(sa.Integer, nullable=False, default=0)
     total = sa.Column(sa.Numeric(14, 2), nullable=False, default=0)
     issued_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
     issued_at = sa.Column(sa.DateTime, nullable=False)
+    status = sa.Column(
+        enum_type(ReceiptStatus), nullable=False, default=ReceiptStatus.VALID, server_default=ReceiptStatus.VALID.value
+    )
+    params = sa.Column(sa.JSON)  # what the PDF was rendered from
+    pdf = sa.Column(sa.LargeBinary)  # the bytes as first printed
+    void_pdf = sa.Column(sa.LargeBinary)  # the same receipt with 作废 across the page
+    void_reason = sa.Column(sa.String(200))
+    voided_by_id = sa.Column(sa.Integer, sa.ForeignKey("user.id"))
+    voided_at = sa.Column(sa.DateTime)
 
     org = db.relationship("Org")
-    issued_by = db.relationship("User")
+    issued_by = db.relationship("User", foreign_keys=[issued_by_id])
+    voided_by = db.relationship("User", foreign_keys=[voided_by_id])
     policies = db.relationship("Policy", back_populates="receipt")
 
     def __str__(self) -> str:
         return self.receipt_no
+
+
+class ReceiptPolicy(db.Model):
+    """Which policies a receipt covered, kept after the receipt is voided."""
+
+    __tablename__ = "receipt_policy"
+
+    receipt_id = sa.Column(sa.Integer, sa.ForeignKey("receipt.id"), primary_key=True)
+    policy_id = sa.Column(sa.Integer, sa.ForeignKey("policy.id"), primary_key=True, index=True)
 
 
 class ClaimStatus(LabeledEnum):

@@ -6,7 +6,7 @@ is a ``Code`` from the one registry in ``rules.codes``.
 
 from .age import AGE_HARD_LIMIT, AGE_LIMIT, AGE_MIN, age_on, check_age
 from .codes import WARNINGS, Code
-from .dates import check_effective_date, format_date, parse_date
+from .dates import check_effective_date, format_date, next_month, parse_date, parse_month
 from .idnumber import IdInfo, check_id, id_check_digit, mask_id, normalize_id, parse_id
 from .member_no import MEMBER_NO_DIGITS, parse_member_no
 from .money import amount_in_words, format_yuan
@@ -36,6 +36,8 @@ __all__ = [
     "check_effective_date",
     "format_date",
     "parse_date",
+    "parse_month",
+    "next_month",
     "IdInfo",
     "check_id",
     "id_check_digit",

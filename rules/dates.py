@@ -46,3 +46,25 @@ def check_effective_date(effective: date, today: date) -> Check:
     if effective < today:
         return Check.fail(Code.EFFECTIVE_PAST, value=effective)
     return Check.success(effective)
+
+
+_MONTH_TEXT = re.compile(r"(\d{4})(?:[-/.年])(\d{1,2})月?", re.ASCII)
+
+
+def parse_month(value: object) -> tuple[date, date] | None:
+    """The first and last day of a month typed as ``2026-08``, ``2026/8`` or ``2026年8月``;
+    None for anything else."""
+    if not isinstance(value, str):
+        return None
+    m = _MONTH_TEXT.fullmatch(value.strip())
+    if m is None:
+        return None
+    year, month = int(m.group(1)), int(m.group(2))
+    if year < 1 or not 1 <= month <= 12:
+        return None
+    return date(year, month, 1), date(year, month, monthrange(year, month)[1])
+
+
+def next_month(today: date) -> str:
+    """``YYYY-MM`` of the month after `today`'s."""
+    return f"{today.year + (today.month == 12):04d}-{today.month % 12 + 1:02d}"

@@ -57,7 +57,9 @@ def app(db_url, tmp_path_factory):
         else:
             db.drop_all()
         db.create_all()
-        load_demo_data()
+        from actions.receipts import create_receipt
+
+        load_demo_data(issue_receipt=create_receipt)  # as `flask demo-data` loads it
         db.session.remove()
     yield app
     with app.app_context():

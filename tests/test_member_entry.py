@@ -60,6 +60,23 @@ def test_saving_a_member_derives_gender_and_birth_date_and_gives_a_member_number
     assert "创建记录成功" not in follow  # one message, not two
 
 
+def test_the_form_says_when_it_turned_a_lowercase_x_into_x_or_trimmed_spaces(app, client):
+    login_as(app, client, "clerk1")
+    idn = next(i for i in (make_id(date(1985, 6, 1), seq=s) for s in range(100)) if i.endswith("X"))
+    typed = f" {idn[:6]} {idn[6:-1]}x "
+    page = post_member(client, name=" 赵敏 ", id_number=typed, _add_another="1")
+    assert page.status_code == 302
+    html = client.get(page.headers["Location"]).get_data(as_text=True)
+    assert f"身份证号已自动修正（去除了空格、末位小写x改为大写X）：“{typed}”保存为 {idn}" in html
+    assert "姓名已自动修正（去除了前后的空格）：保存为“赵敏”" in html
+    with app.app_context():
+        assert db.session.scalar(sa.select(Member.name).where(Member.id_number == idn)) == "赵敏"
+    # typed as it should be: nothing to say
+    clean = next(i for i in (make_id(date(1986, 6, 1), seq=s) for s in range(100)) if i.endswith("X"))
+    page = post_member(client, name="钱多", id_number=clean, _add_another="1")
+    assert "自动修正" not in client.get(page.headers["Location"]).get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     "name,idn,expected",
     [

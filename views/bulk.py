@@ -9,9 +9,11 @@ and the page asks again; otherwise the action runs in one transaction.
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, request, send_file, url_for
+from flask import Response, abort, flash, redirect, request, send_file, stream_with_context, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
@@ -109,13 +111,19 @@ class BulkActionsMixin:
             params_form.prepare()
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
+        lines, refusal = action.precheck(ids, user) if action.precheck else ([], None)
         warning, result = None, None
         if request.method == "POST" and action.run is not None and confirm.validate_on_submit():
             expected = int(confirm.expected.data or -1)
-            if action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
-                warning = f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【确定】。本次没有做任何操作。"
+            if refusal:
+                warning = refusal
+            elif action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
+                warning = (
+                    f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【{action.submit_label}】。"
+                    "本次没有做任何操作。"
+                )
             elif params_form is not None and not params_form.validate():
-                warning = "请按提示填写后再点【确定】。"
+                warning = f"请按提示填写后再点【{action.submit_label}】。本次没有做任何操作。"
             elif expected != summary.actionable:
                 warning = (
                     f"数据已变化：确认时为 {expected} 条，现在为 {summary.actionable} 条。"
@@ -123,20 +131,44 @@ class BulkActionsMixin:
                 )
             else:
                 params = {k: v for k, v in (params_form.data.items() if params_form else []) if k != "csrf_token"}
+                if action.kind == "download":
+                    from actions import Download
+
+                    out = action.run(ids, user, expected=expected, **params)
+                    if isinstance(out, Download):
+                        return download_response(out)
+                    warning = out.message  # refused (e.g. too many rows to print): say why, change nothing
+                    return self.render(
+                        "admin/bulk_confirm.html",
+                        action=action,
+                        summary=summary,
+                        params_form=params_form,
+                        confirm=confirm,
+                        warning=warning,
+                        lines=lines,
+                        refusal=refusal,
+                        filters=self.active_filter_text(),
+                        list_url=self.list_url(),
+                    )
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
                 except sa.exc.IntegrityError:
                     db.session.rollback()
+                    result = None
                     warning = (
                         "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。"
                         "请刷新后核对，再重新确认。"
                     )
+                    summary = summarize(self.model, ids, action)
                 except Exception:
                     db.session.rollback()
                     raise
             if result is not None:
                 flash(result.message, "success" if result.done else "warning")
+                if result.link and result.done:
+                    endpoint, kwargs = result.link
+                    return redirect(url_for(endpoint, **kwargs))
                 if result.failures:
                     token = f"{user.id}_{uuid.uuid4().hex}"
                     write_failures(failures_path(token), result.failures)
@@ -148,17 +180,47 @@ class BulkActionsMixin:
                         failures_url=self.get_url(".bulk_failures_view", token=token),
                     )
                 return redirect(self.list_url())
-        summary = summarize(self.model, ids, action) if warning else summary
         return self.render(
             "admin/bulk_confirm.html",
             action=action,
             summary=summary,
-            warnings=action.warnings(ids) if action.warnings is not None and summary.actionable else [],
             params_form=params_form,
             confirm=confirm,
             warning=warning,
+            lines=lines,
+            refusal=refusal,
             filters=self.active_filter_text(),
             list_url=self.list_url(),
+        )
+
+    # ---- 导出: the current query streamed as .xlsx (or CSV), never loaded whole -----------------
+    def export_rows(self):
+        """(headers, widths, row iterator) of the current query.  The default reads the list's
+        ORM rows in batches (`yield_per`); views with a plain-column path override it."""
+        columns = list(self._export_columns)
+        headers = [str(label) for _, label in columns]
+        query = self.current_query().order_by(self.model.id).yield_per(1000)
+
+        def rows():
+            for model in query:
+                yield [export_value(model, name) for name, _ in columns]
+
+        return headers, None, rows()
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type):
+        from batch.export import XLSX, stream_csv, stream_xlsx
+
+        if not self.can_export or export_type not in ("xlsx", "csv"):
+            abort(403 if export_type in ("xlsx", "csv") else 404)
+        headers, widths, rows = self.export_rows()
+        from actions import Download
+
+        stem = f"{self.name}_{date.today():%Y%m%d}"
+        if export_type == "csv":
+            return download_response(Download(f"{stem}.csv", "text/csv", stream_csv(headers, rows)))
+        return download_response(
+            Download(f"{stem}.xlsx", XLSX, stream_xlsx(headers, rows, sheet_title=str(self.name)[:31], widths=widths))
         )
 
     @expose("/bulk-failures/<token>/")
@@ -174,3 +236,30 @@ class BulkActionsMixin:
             download_name="批量投保失败人员名单.xlsx",
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
+
+
+def export_value(model, name):
+    """A typed cell of the export: dates, amounts (Decimal) and numbers stay what they are, a
+    state its Chinese label, anything else its text."""
+    value = model
+    for part in str(name).split("."):
+        value = getattr(value, part, None) if value is not None else None
+    if value is None or isinstance(value, (bool, int, float, Decimal, date, datetime)):
+        return value
+    return str(value)
+
+
+def download_response(download) -> Response:
+    """A download-kind action's file: bytes at once, or chunks streamed as they are made."""
+    from urllib.parse import quote
+
+    body = download.body
+    if not isinstance(body, (bytes, bytearray)):
+        body = stream_with_context(body)
+    response = Response(body, mimetype=download.mimetype)
+    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in download.filename)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download.filename)}"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

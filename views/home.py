@@ -9,8 +9,6 @@ from flask_admin import AdminIndexView, expose
 from models import (
     WORKFLOWS,
     ApplicationStatus,
-    Policy,
-    PolicyStatus,
     TerminationApplication,
     db,
     scoped,
@@ -84,14 +82,9 @@ def todo_reasons(user) -> dict[str, list[tuple[str, str]]]:
 def todo_items(user) -> list[tuple[str, int, str]]:
     """(label, count, url) of what waits for this user's role."""
     items = workflow_todos(user)
-    # not yet declared as transitions (确认生效 and 保单提前终止 are being built): counted here until then
+    # not yet declared as a transition (保单提前终止 is being built): counted here until then
     if user.role == R.OFFICE_STAFF:
         items += [
-            (
-                "代办处已上报、待确认生效的投保记录",
-                _count(Policy, Policy.status == PolicyStatus.AGENCY_REPORTED),
-                url_for("policies.index_view", status=PolicyStatus.AGENCY_REPORTED.value),
-            ),
             (
                 "待审批的保单提前终止申请",
                 _count(TerminationApplication, TerminationApplication.status == ApplicationStatus.SUBMITTED),

@@ -29,6 +29,25 @@ class MemberEntryForm(AdminForm):
 
     checked = None  # the admission check's values (id_number, name, gender, birth_date) once it passes
     over_age_app = None  # the agency-approved exception of this ID number (超龄例外申请), if there is one
+    fixes: list = []  # what the check corrected in what the clerk typed, said after saving
+
+    def _fixes(self, raw_name: str, raw_id: str, values: dict) -> list[str]:
+        out = []
+        if raw_id != values["id_number"]:
+            parts = []
+            if any(ch.isspace() for ch in raw_id):
+                parts.append("去除了空格")
+            if any("\uff01" <= ch <= "\uff5e" for ch in raw_id):
+                parts.append("全角字符改为半角")
+            if raw_id.rstrip().endswith(("x", "ｘ")):
+                parts.append("末位小写x改为大写X")
+            out.append(
+                f"身份证号已自动修正（{'、'.join(parts) or '格式已统一'}）：“{raw_id}”保存为 {values['id_number']}"
+            )
+        if raw_name != values["name"]:
+            what = "去除了前后的空格" if raw_name.strip() == values["name"] else "间隔号已统一为“·”"
+            out.append(f"姓名已自动修正（{what}）：保存为“{values['name']}”")
+        return out
 
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
@@ -46,6 +65,7 @@ class MemberEntryForm(AdminForm):
             )
             if result.ok:
                 self.checked = result.values
+                self.fixes = self._fixes(self.name.data or "", self.id_number.data, result.values)
                 self.name.data, self.id_number.data = result.values["name"], result.values["id_number"]
                 return ok
             if result.code == Code.NEEDS_CONFIRMATION:

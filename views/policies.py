@@ -5,18 +5,24 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask import jsonify, request
+from flask import abort, flash, has_request_context, jsonify, redirect, request
 from flask_admin import expose
+from flask_wtf import FlaskForm
 from markupsafe import Markup
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length
 
+from actions import effective as office_actions
 from actions import enrol as enrol_actions
+from actions import exports as export_actions
 from actions import policies as policy_actions
-from models import POLICY_WORKFLOW, Member, Policy, PolicyStatus, Product, Receipt, db, scope_filter
-from rules import Code, age_on, parse_id, parse_member_no, policy_expiry
+from actions import receipts as receipt_actions
+from models import POLICY_WORKFLOW, Member, Policy, PolicyStatus, Product, Receipt, ReceiptStatus, db, scope_filter
+from rules import Code, age_on, next_month, parse_id, parse_member_no, policy_expiry
 
 from . import access, panel
-from .access import current_user
-from .base import ScopedModelView, money_formatter
+from .access import current_user, has_role
+from .base import ScopedModelView, money_formatter, record_link
 from .bulk import WORKFLOW
 from .policy_form import PolicyEntryForm
 
@@ -73,6 +79,8 @@ def _return_reason(view, context, model, name):
     status = model.status.label
     if model.status == PolicyStatus.RETURNED and model.return_reason:
         return Markup('{}<br><small class="text-danger">打回原因：{}</small>').format(status, model.return_reason)
+    if model.status == PolicyStatus.REPORTED and model.return_reason:  # the office sent it back to the agency
+        return Markup('{}<br><small class="text-danger">办事处打回原因：{}</small>').format(status, model.return_reason)
     return status
 
 
@@ -90,11 +98,16 @@ class PolicyView(ScopedModelView):
         "shares",
         "amount",
         "expected_effective_date",
+        "policy_no",
         "status",
         "org",
     ]
     column_labels = POLICY_LABELS
-    column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
+    column_formatters = {
+        "member.member_no": record_link(lambda p: p.member.member_no),
+        "amount": money_formatter("amount"),
+        "status": _return_reason,
+    }
     column_default_sort = ("id", True)
     # the member's columns come with the row (one query, not one per row); the CSV export is
     # streamed after the request's session is gone, where a lazy load of `member` fails
@@ -121,13 +134,24 @@ class PolicyView(ScopedModelView):
     create_template = "admin/policy_form.html"
     edit_template = "admin/policy_form.html"
     workflow = POLICY_WORKFLOW
+
+    def record_title(self, model):
+        m = model.member
+        return f"会员编号 {m.member_no} {m.name} 的投保记录（{model.product.name}，{model.status.label}）"
+
     bulk_actions = [
         policy_actions.TOTALS,
         WORKFLOW,
+        receipt_actions.ISSUE_RECEIPT,
+        office_actions.PRINT_EFFECTIVE,
         policy_actions.CHANGE_DATE,
         enrol_actions.RENEW,
         policy_actions.DELETE_ALL,
     ]
+
+    def export_rows(self):
+        """The policy columns by plain SELECT (no ORM objects), read in batches."""
+        return export_actions.policy_export_rows(self.current_ids(), [name for name, _ in self._export_columns])
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
@@ -209,10 +233,11 @@ class PolicyView(ScopedModelView):
 
 
 class ExpiringPolicyView(PolicyView):
-    """即将到期订单: effective policies by expiry month."""
+    """即将到期订单 (manual 一(五)8): 打印生效 policies whose cover ends in the chosen month (by
+    default next month); 【批量导出打印】 and 【批量续转】 act on the same query."""
 
     create_roles = edit_roles = delete_roles = frozenset()
-    bulk_actions = []
+    bulk_actions = [export_actions.EXPORT_EXPIRING, enrol_actions.RENEW]
     workflow = None  # a list of effective policies: no transitions here, no to-dos lead here
     column_list = [
         "policy_no",
@@ -230,19 +255,57 @@ class ExpiringPolicyView(PolicyView):
     # manual 一(五)8: 选择相应月份，点击【搜索】
     search_panel = [panel.month_select("month", "月份", Policy.expiry_date), product_select()]
 
+    def panel_state(self):
+        """No month chosen: next month, shown selected in the panel and used by the list, the
+        export and the bulk actions alike."""
+        state = super().panel_state()
+        if has_request_context() and "month" not in state.values and not state.errors:
+            field = next(f for f in self.panel_fields() if f.name == "month")
+            default = next_month(date.today())
+            state.values["month"] = default
+            state.conditions.append(field.where(field.parse(default)))
+        return state
+
     def get_query(self):
         return super().get_query().filter(Policy.status == PolicyStatus.EFFECTIVE)
 
     def get_count_query(self):
         return super().get_count_query().filter(Policy.status == PolicyStatus.EFFECTIVE)
 
+    def export_rows(self):
+        return export_actions.policy_export_rows(
+            self.current_ids(), export_actions.EXPIRING_EXPORT, order=(Policy.expiry_date, Policy.org_id, Policy.id)
+        )
+
+
+def _receipt_status(view, context, model, name):
+    if model.status == ReceiptStatus.VOID:
+        return Markup('<span class="text-danger font-weight-bold">作废</span><br><small>{}</small>').format(
+            model.void_reason or ""
+        )
+    return model.status.label
+
+
+def _receipt_pdf_link(view, context, model, name):
+    url = view.get_url(".pdf_view", id=model.id)
+    return Markup('<a href="{}" target="_blank">{}</a>').format(url, model.receipt_no)
+
+
+class VoidForm(FlaskForm):
+    reason = StringField(
+        "作废原因",
+        [InputRequired("请填写作废原因"), Length(max=200, message="作废原因不超过200字")],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
+
 
 class ReceiptView(ScopedModelView):
-    """收据: issued by agencies for what units paid."""
+    """收据管理: list, reprint (the stored PDF, same bytes), 【作废】 with a reason (代办处)."""
 
     roles = frozenset(access.AGENCY | access.OFFICE | access.MANAGERS | access.UNIT)
     export_roles = access.BUSINESS
-    column_list = ["receipt_no", "org", "headcount", "total", "issued_by", "issued_at"]
+    details_template = "admin/receipt_details.html"
+    column_list = ["receipt_no", "org", "headcount", "total", "issued_by", "issued_at", "status"]
     column_labels = {
         "receipt_no": "收据号",
         "org": "缴费单位",
@@ -250,12 +313,82 @@ class ReceiptView(ScopedModelView):
         "total": "金额",
         "issued_by": "开具人",
         "issued_at": "开具时间",
+        "status": "状态",
+        "void_reason": "作废原因",
+        "voided_by": "作废人",
+        "voided_at": "作废时间",
         "policies": "投保记录",
     }
-    column_formatters = {"total": money_formatter("total")}
+    column_formatters = {
+        "total": money_formatter("total"),
+        "status": _receipt_status,
+        "receipt_no": _receipt_pdf_link,
+    }
     column_default_sort = ("id", True)
-    column_details_exclude_list = ["policies"]
+    column_details_list = [
+        "receipt_no",
+        "org",
+        "headcount",
+        "total",
+        "issued_by",
+        "issued_at",
+        "status",
+        "void_reason",
+        "voided_by",
+        "voided_at",
+    ]
+    column_export_list = ["receipt_no", "org", "headcount", "total", "issued_by", "issued_at", "status", "void_reason"]
     search_panel = [
         panel.code_text("receipt_no", "收据号", lambda v: Receipt.receipt_no == v, max_len=30),
         panel.unit_text("unit", "单位编号", Receipt.org_id, roles=ABOVE_UNIT),
+        panel.enum_select("status", "状态", Receipt.status, ReceiptStatus),
     ]
+
+    def render(self, template, **kwargs):
+        if template == self.details_template and kwargs.get("model") is not None:
+            kwargs["void_form"] = VoidForm()
+            kwargs["can_void"] = has_role(*access.AGENCY) and kwargs["model"].status == ReceiptStatus.VALID
+        return super().render(template, **kwargs)
+
+    @expose("/pdf/<int:id>/")
+    def pdf_view(self, id):
+        """Reprint: the bytes stored when the receipt was issued (voided: the 作废 rendition)."""
+        receipt = self.get_one(id)
+        body = receipt.void_pdf if receipt.status == ReceiptStatus.VOID else receipt.pdf
+        if not body:
+            abort(404)
+        from actions import Download
+
+        from .bulk import download_response
+
+        response = download_response(Download(f"收据_{receipt.receipt_no}.pdf", "application/pdf", bytes(body)))
+        response.headers["Content-Disposition"] = response.headers["Content-Disposition"].replace(
+            "attachment", "inline", 1
+        )
+        return response
+
+    @expose("/verify/<no>")
+    def verify_view(self, no):
+        """Where the receipt's QR code leads: the record, if the scanner may see it (else 404)."""
+        receipt = self.get_query().filter(Receipt.receipt_no == no).one_or_none()
+        if receipt is None:
+            abort(404)
+        return redirect(self.get_url(".details_view", id=receipt.id))
+
+    @expose("/void/<int:id>/", methods=("POST",))
+    def void_view(self, id):
+        if not has_role(*access.AGENCY):
+            abort(403)
+        receipt = self.get_one(id)
+        form = VoidForm()
+        if not form.validate_on_submit():
+            flash("请填写作废原因（不超过200字）后再点【作废】。", "error")
+        elif receipt.status != ReceiptStatus.VALID:
+            flash(f"收据 {receipt.receipt_no} 已作废，无需再次作废。", "warning")
+        elif receipt_actions.void_receipt(receipt, current_user(), form.reason.data):
+            db.session.commit()
+            flash(f"收据 {receipt.receipt_no} 已作废（收据号保留）。其投保记录可以重新开具收据。", "success")
+        else:
+            db.session.rollback()
+            flash(f"收据 {receipt.receipt_no} 已被他人作废。", "warning")
+        return redirect(self.get_url(".details_view", id=id))

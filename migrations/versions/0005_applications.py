@@ -4,7 +4,7 @@ Existing over-age exceptions (the flag a clerk used to tick) become requests app
 agency above the member's unit, so 入会 and 投保 keep accepting those members.
 
 Revision ID: 0005_applications
-Revises: 0003_renewed_from_index
+Revises: 0006_documents
 Create Date: 2026-12-01 21:29:25.701299
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005_applications'
-down_revision = '0003_renewed_from_index'
+down_revision = '0006_documents'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,153 @@
+"""即将到期订单 (manual 一(五)8: 选择相应月份，点击【搜索】，点击【批量导出打印】，保存) and every list's 导出:
+streamed .xlsx with amounts as numbers in 元, dates as dates, formula cells escaped, only rows in scope."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from decimal import Decimal
+
+import openpyxl
+import sqlalchemy as sa
+from conftest import csrf_token
+from pdftext import pdf_text, squeeze
+from test_policies_entry import make_member, make_policy
+from test_policy_actions import confirm
+
+from models import Member, Org, Policy, PolicyStatus, db
+from rules import next_month, parse_month
+from rules.products import add_months
+
+NEXT = next_month(date.today())
+FIRST, LAST = parse_month(NEXT)
+
+
+def expiring_in(app, month_first: date, name: str, org="010101", code="P03", shares=2) -> int:
+    """An 打印生效 policy whose 12-month cover ends in the month of `month_first`."""
+    m = make_member(app, name, org=org)
+    return make_policy(app, m, code, PolicyStatus.EFFECTIVE, start=add_months(month_first, -11), shares=shares)
+
+
+def workbook(resp):
+    assert resp.status_code == 200, resp.status_code
+    assert resp.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return openpyxl.load_workbook(io.BytesIO(resp.get_data())).active
+
+
+def test_the_month_defaults_to_next_month_and_lists_only_policies_ending_then(app, as_user):
+    mine = expiring_in(app, FIRST, "测到期本月")
+    later = expiring_in(app, add_months(FIRST, 1), "测到期下月")
+    html = as_user("clerk1").get("/admin/expiring/").get_data(as_text=True)
+    assert f'value="{NEXT}" selected' in html and 'name="month"' in html
+    html = as_user("clerk1").get("/admin/expiring/?page_size=100").get_data(as_text=True)
+    assert "测到期本月" in html and "测到期下月" not in html
+    month_after = add_months(FIRST, 1)
+    html = as_user("clerk1").get(f"/admin/expiring/?month={month_after:%Y-%m}&page_size=100").get_data(as_text=True)
+    assert "测到期下月" in html and "测到期本月" not in html
+    assert mine != later
+
+
+def test_a_month_typed_wrongly_says_so_and_lists_nothing(app, as_user):
+    html = as_user("clerk1").get("/admin/expiring/?month=2026-13").get_data(as_text=True)
+    assert "不是有效的月份" in html and "测到期" not in html
+
+
+def test_batch_export_gives_a_streamed_xlsx_with_numbers_in_yuan_dates_and_escaped_formulas(app, as_user):
+    pid = expiring_in(app, FIRST, "测导出", shares=3)
+    with app.app_context():
+        p = db.session.get(Policy, pid)
+        p.member.name = "=HYPERLINK(1)"
+        db.session.commit()
+        policy_no, expiry = p.policy_no, p.expiry_date
+    client = as_user("clerk1")
+    query = f"month={NEXT}"
+    html, n = confirm(client, "export", query, endpoint="expiring")
+    assert f"月份：{FIRST.year}年{FIRST.month}月" in html and n >= 1
+    resp = client.post(
+        f"/admin/expiring/bulk/export/?{query}",
+        data={"csrf_token": csrf_token(client), "expected": n, "p-format": "xlsx"},
+    )
+    assert resp.is_streamed
+    ws = workbook(resp)
+    header = [c.value for c in ws[1]]
+    assert header[:3] == ["保单号", "会员编号", "姓名"] and "投保金额" in header and "到期日期" in header
+    data = list(ws.iter_rows(min_row=2))
+    assert len(data) == n
+    row = next(r for r in data if r[0].value == policy_no)
+    amount = row[header.index("投保金额")]
+    assert amount.value == 60 and amount.data_type == "n" and "元" in amount.number_format
+    day = row[header.index("到期日期")]
+    assert isinstance(day.value, datetime) and day.value.date() == expiry and day.is_date
+    assert row[header.index("姓名")].value == "'=HYPERLINK(1)"  # text, not a formula
+    assert all(FIRST <= r[header.index("到期日期")].value.date() <= LAST for r in data)
+
+
+def test_the_expiring_list_prints_as_pdf(app, as_user):
+    expiring_in(app, FIRST, "测到期打印")
+    client = as_user("clerk1")
+    _, n = confirm(client, "export", f"month={NEXT}", endpoint="expiring")
+    resp = client.post(
+        f"/admin/expiring/bulk/export/?month={NEXT}",
+        data={"csrf_token": csrf_token(client), "expected": n, "p-format": "pdf"},
+    )
+    assert resp.mimetype == "application/pdf"
+    flat = squeeze(pdf_text(resp.get_data()))
+    assert "即将到期保单清单" in flat and "测到期打印" in flat and "东城区第一机床厂工会" in flat
+
+
+def test_the_expiring_export_holds_only_rows_in_scope(app, as_user):
+    expiring_in(app, FIRST, "测到期西城", org="010201")
+    expiring_in(app, FIRST, "测到期东城", org="010101")
+    ws = workbook(as_user("clerk1").get(f"/admin/expiring/export/xlsx/?month={NEXT}"))
+    names = {r[2].value for r in ws.iter_rows(min_row=2)}
+    assert "测到期东城" in names and "测到期西城" not in names
+    with app.app_context():
+        assert all(
+            db.session.scalar(sa.select(Org.code).join(Policy, Policy.org_id == Org.id).where(Policy.policy_no == no))
+            == "010101"
+            for no in (r[0].value for r in ws.iter_rows(min_row=2))
+        )
+
+
+def test_renewal_from_the_expiring_list_takes_the_same_query(app, as_user):
+    expiring_in(app, FIRST, "测到期续转")
+    client = as_user("clerk1")
+    html, n = confirm(client, "renew", f"month={NEXT}", endpoint="expiring")
+    assert "批量续转" in html and f"月份：{FIRST.year}年{FIRST.month}月" in html
+    with app.app_context():
+        user_org = db.session.scalar(sa.select(Org.id).where(Org.code == "010101"))
+        expected = db.session.scalar(
+            sa.select(sa.func.count()).where(
+                Policy.org_id == user_org,
+                Policy.status == PolicyStatus.EFFECTIVE,
+                Policy.expiry_date.between(FIRST, LAST),
+            )
+        )
+    assert n == expected
+
+
+def test_every_list_exports_a_streamed_xlsx_of_its_query(app, as_user):
+    client = as_user("clerk1")
+    ws = workbook(client.get("/admin/members/export/xlsx/"))
+    with app.app_context():
+        own = set(db.session.scalars(sa.select(Member.member_no).join(Org).where(Org.code == "010101")))
+    got = {r[0].value for r in ws.iter_rows(min_row=2)}
+    assert got == own
+    ws = workbook(client.get("/admin/policies/export/xlsx/?status=EFFECTIVE"))
+    header = [c.value for c in ws[1]]
+    amounts = [r[header.index("投保金额")] for r in ws.iter_rows(min_row=2)]
+    assert amounts and all(isinstance(c.value, (int, float)) and "元" in c.number_format for c in amounts)
+    statuses = {r[header.index("状态")].value for r in ws.iter_rows(min_row=2)}
+    assert statuses == {"打印生效"}
+    assert client.get("/admin/receipts/export/xlsx/").status_code == 200
+    csv = client.get("/admin/members/export/csv/").get_data(as_text=True)
+    assert csv.startswith("\ufeff") and all(no in csv for no in own)
+
+
+def test_export_amounts_keep_their_cents(app):
+    from batch.export import stream_xlsx
+
+    data = b"".join(stream_xlsx(["金额", "日期"], [[Decimal("1005.50"), date(2026, 3, 1)], [None, None]]))
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert ws["A2"].value == 1005.5 and ws["B2"].value == datetime(2026, 3, 1)
+    assert ws["A3"].value is None
