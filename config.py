@@ -55,6 +55,8 @@ FROM_ENVIRONMENT = {
     "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", _int, None),  # the upload limit plus 1 MB for the form
     "STORAGE_DIR": ("STORAGE_DIR", _text, None),  # every kept file (models/storage.py); instance/uploads
     "LOG_LEVEL": ("LOG_LEVEL", _text, "INFO"),
+    # 会员调动的查找 is the one place a unit sees (masked) data of another unit's member: limited per user
+    "TRANSFER_LOOKUPS_PER_HOUR": ("TRANSFER_LOOKUPS_PER_HOUR", _int, 30),
     # how many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none; serving.py)
     "TRUSTED_PROXIES": ("TRUSTED_PROXIES", _int, 0),
     # background jobs (batch/jobs.py): without REDIS_URL everything runs inline, in the request
