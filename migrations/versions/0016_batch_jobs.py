@@ -2,14 +2,14 @@
 batch remembers which run is under way
 
 Revision ID: 0016_batch_jobs
-Revises: 0006_documents
+Revises: 0005_applications
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_batch_jobs"
-down_revision = "0006_documents"
+down_revision = "0005_applications"
 branch_labels = None
 depends_on = None
 
