@@ -116,9 +116,16 @@ class Kind:
     template_columns: list[Column] | None = None  # the template's columns (default: `columns`)
     template_title: str
     template_notes: list[str]
+    # columns the result file adds after 处理结果/失败原因 for the rows written: (header, key of
+    # RowResult.values), filled by `assign` before the result file is begun
+    result_extra: tuple = ()
 
     def prepare(self, ctx: Context) -> None:
         """Validate the kind's parameters (raise BatchFileError with a Chinese message)."""
+
+    def assign(self, rows: list[RowResult], ctx: Context) -> None:
+        """Give the valid rows what the database will hold and the result file shows (a bounded
+        number of statements), before `write`."""
 
     def check(self, table: Table, ctx: Context) -> list[RowResult]:
         raise NotImplementedError
@@ -244,9 +251,15 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
         )
     kind, ctx, table, results = _run_check(batch, user)
     ok_rows = [r for r in results if r.ok]
+    try:
+        if ok_rows:
+            kind.assign(ok_rows, ctx)
+    except BaseException:
+        db.session.rollback()
+        raise
     # the result file is written by a thread while this one waits for the database, and put in
     # place only after the commit
-    result = ResultInBackground(result_path(batch), table, results)
+    result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
     try:
         with gc_paused():
             created = kind.write(ok_rows, ctx) if ok_rows else 0

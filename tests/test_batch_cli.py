@@ -10,6 +10,7 @@ import re
 from datetime import date
 from pathlib import Path
 
+import hostile
 import openpyxl
 import pytest
 import sqlalchemy as sa
@@ -139,7 +140,9 @@ def test_process_creates_the_members_and_writes_the_result_file(cli, tmp_path):
     assert sorted(m.id_number for m in members) == sorted(ids)
     assert {m.org.code for m in members} == {"010101"}
     rows = [list(r) for r in openpyxl.load_workbook(out).active.iter_rows(values_only=True)]
-    assert rows[0] == HEADER + ["处理结果", "失败原因"]
+    assert rows[0] == HEADER + ["处理结果", "失败原因", "会员编号"]
+    numbers = {m.id_number: m.member_no for m in members}
+    assert [r[4] for r in rows[1:]] == [numbers[ids[0]], None, numbers[ids[1]]], "each admitted row's 会员编号"
     assert [r[:3] for r in rows[1:]] == [
         ["张伟", ids[0], "成功"],
         ["王芳", "110105900101123", "失败"],
@@ -192,6 +195,8 @@ def test_an_unknown_kind_exits_2_with_a_chinese_message(cli, tmp_path):
         ("members.csv", "姓名,电话\n张伟,13900000000\n".encode(), "缺少“身份证号”列"),
         ("members.csv", "姓名,身份证号\n".encode(), "只有表头"),
         ("members.csv", b"", "文件是空的"),
+        ("members.csv", hostile.csv_with_huge_cell(), "超过 131072 个字符"),  # was exit 1 (issue 15)
+        ("members.xlsx", hostile.far_cell_xlsx("GR100000"), "GR 列"),  # was 856 MB and exit 0
     ],
 )
 def test_a_file_that_cannot_be_read_exits_2_with_one_chinese_line(cli, tmp_path, name, content, expected):

@@ -4,6 +4,7 @@ and nobody reaches another unit's batches."""
 import io
 import re
 
+import hostile
 import openpyxl
 import pytest
 import sqlalchemy as sa
@@ -77,8 +78,11 @@ def test_clerk_uploads_checks_and_processes_a_file_then_downloads_the_result(app
         assert {m.org.code for m in made} == {"010101"} and len(made) == 2
     result = openpyxl.load_workbook(io.BytesIO(client.get(f"{loc}result/").data)).active
     rows = [[c.value for c in r] for r in result.iter_rows()]
-    assert rows[0] == ["姓名", "身份证号", "处理结果", "失败原因"]
+    assert rows[0] == ["姓名", "身份证号", "处理结果", "失败原因", "会员编号"]
     assert rows[1][2] == "成功" and rows[3][2] == "失败" and "姓名中间不得有空格" in rows[3][3]
+    with app.app_context():
+        no = db.session.scalar(sa.select(Member.member_no).where(Member.name == "甲一"))
+    assert rows[1][4] == no and rows[3][4] is None
     failed = openpyxl.load_workbook(io.BytesIO(client.get(f"{loc}failed/").data)).active
     assert [[c.value for c in r][:2] for r in failed.iter_rows()][1:] == [
         ["丙 三", make_id(15)],
@@ -116,6 +120,9 @@ def test_processing_a_batch_twice_is_refused(app, client):
         (b"PK\x03\x04 this is a docx", "renamed.xlsx", "不是有效的 Excel 文件"),
         (b"%PDF-1.4", "scan.pdf", "不支持的文件类型"),
         (b"", "empty.xlsx", "文件是空的"),
+        # issue 15: a CSV cell over 131,072 characters, a cell far away
+        (hostile.csv_with_huge_cell(), "big.csv", "第 2 行有一个单元格超过 131072 个字符"),
+        (hostile.far_cell_xlsx("GR100000"), "far.xlsx", "超过每行 100 列的上限"),
     ],
 )
 def test_a_bad_file_gives_a_chinese_message_and_no_500(app, client, data, name, message):

@@ -135,6 +135,7 @@ class RoleGuard:
 class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
     form_base_class = AdminForm
     list_template = "admin/list_with_actions.html"
+    edit_template = "admin/record_edit.html"  # 【删除】 beside 【保存并退出】 while the record may change
     action_disallowed_list = ["delete"]  # bulk work goes through the current-query mechanism only
     column_type_formatters = TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_FORMATTERS
@@ -166,21 +167,20 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
         return has_role(*self.export_roles)
 
     # ---- list pages: the page's work, not the table's (DESIGN.md §11)
-    def _apply_pagination(self, query, page, page_size):
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         """The page's ids first, then its rows: `… WHERE id IN (SELECT id … ORDER BY … LIMIT 20)`.
         The ids come from an index alone where one covers the filters (scope, 选择状态, 产品名称
         and the id: ix_policy_org_status_product), and only the page's 20 rows are read and joined
-        to their member, product and unit — not every matching row before the sort."""
-        paged = super()._apply_pagination(query, page, page_size)
-        if (
-            not (page_size if page_size is not None else self.page_size)
-            or isinstance(self._primary_key, tuple)
-            or not query._order_by_clauses
-        ):  # unordered (a column that cannot be sorted): left as it was
-            return paged
-        pk = getattr(self.model, self._primary_key)
-        ids = paged.with_entities(pk).options(sa.orm.lazyload("*")).subquery()
-        return query.filter(pk.in_(sa.select(ids.c[0])))
+        to their member, product and unit — not every matching row before the sort.  Built on
+        Flask-Admin's public `get_list(execute=False)`, which returns the sorted, paged query."""
+        count, paged = super().get_list(
+            page, sort_column, sort_desc, search, filters, execute=False, page_size=page_size
+        )
+        pks = sa.inspect(self.model).primary_key
+        if (page_size if page_size is not None else self.page_size) and len(pks) == 1:
+            ids = paged.with_entities(pks[0]).options(sa.orm.lazyload("*")).subquery()
+            paged = paged.limit(None).offset(None).filter(pks[0].in_(sa.select(ids.c[0])))
+        return count, (paged.all() if execute else paged)
 
     # ---- the one scope
     def scope(self, query, model=None):
@@ -252,6 +252,10 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
 
     def get_export_name(self, export_type="csv"):
         return f"{self.name}_{date.today():%Y%m%d}.{export_type}"
+
+    def record_title(self, model) -> str:
+        """What the edit page says it is changing, e.g. "会员编号 0000000091 张三"."""
+        return str(model)
 
     # ---- editable only in some states
     def edit_refusal(self, model) -> str | None:
@@ -333,6 +337,20 @@ class ScopedBaseView(RoleGuard, BaseView):
 
 def money_formatter(attr):
     return lambda view, context, model, name: format_money(getattr(model, attr))
+
+
+def record_link(text_of):
+    """A list cell that leads into its record (manual: 点击查询结果中的会员编号进入修改、删除界面): the
+    edit page while this user may still change the record, else its details; back to the same list."""
+
+    def formatter(view, context, model, name):
+        if context is None:  # the CSV export: the text alone
+            return text_of(model)
+        endpoint = ".edit_view" if view.can_edit and not view.edit_refusal(model) else ".details_view"
+        url = view.get_url(endpoint, id=model.id, url=context.get("return_url"))
+        return Markup('<a href="{}">{}</a>').format(url, text_of(model))
+
+    return formatter
 
 
 def link(url, text) -> Markup:
