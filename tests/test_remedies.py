@@ -15,6 +15,7 @@ from test_batch_screen import run, upload
 from test_policies_batch import xlsx
 from test_policies_entry import EFF, birth_for, make_member, new_id
 
+from models import ApplicationStatus as AS
 from models import (
     AuditLog,
     ChangeApplication,
@@ -24,7 +25,6 @@ from models import (
     TransferApplication,
     db,
 )
-from models import ApplicationStatus as AS
 
 
 def _org(code):
@@ -137,7 +137,9 @@ def test_a_generated_change_cannot_be_reported_until_the_new_number_is_filled_in
     )
     assert page.status_code == 302
     page = client.post(
-        f"/admin/changes/bulk/submit/?rid={cid}", data={"csrf_token": csrf_token(client), "expected": 1}, follow_redirects=True
+        f"/admin/changes/bulk/submit/?rid={cid}",
+        data={"csrf_token": csrf_token(client), "expected": 1},
+        follow_redirects=True,
     )
     assert "已上报 1 条" in page.get_data(as_text=True)
 
