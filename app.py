@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import config as settings
 from models import db
+from serving import init_serving
 
 BASE_DIR = Path(__file__).resolve().parent
 migrate = Migrate()
@@ -52,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(auth_bp)
     init_admin(app)
+    init_serving(app)  # after auth's load_user: its log lines name the user
     _register_error_pages(app)
     _register_cli(app)
 
@@ -102,6 +104,19 @@ def _register_error_pages(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     _register_batch_cli(app)
 
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="做完队列中的任务就退出")
+    def worker(burst):
+        """后台任务：运行一个 RQ worker，办理大批量文件（需要 REDIS_URL）。"""
+        from batch import BatchFileError
+        from batch.jobs import work
+
+        try:
+            work(burst=burst)
+        except BatchFileError as exc:
+            click.echo(str(exc), err=True)
+            raise SystemExit(2) from None
+
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时装载")
     def demo_data(if_empty):
@@ -127,6 +142,7 @@ def _register_batch_cli(app: Flask) -> None:
     app.cli.add_command(batch_group)
 
     def run(mode, kind, file, username, result, as_json, params):
+        settings.log_to_stderr()  # stdout is the command's answer
         from batch import BatchFileError, check_batch, create_batch, process_batch
         from models import User
 

@@ -116,9 +116,16 @@ class Kind:
     template_columns: list[Column] | None = None  # the template's columns (default: `columns`)
     template_title: str
     template_notes: list[str]
+    # columns the result file adds after 处理结果/失败原因 for the rows written: (header, key of
+    # RowResult.values), filled by `assign` before the result file is begun
+    result_extra: tuple = ()
 
     def prepare(self, ctx: Context) -> None:
         """Validate the kind's parameters (raise BatchFileError with a Chinese message)."""
+
+    def assign(self, rows: list[RowResult], ctx: Context) -> None:
+        """Give the valid rows what the database will hold and the result file shows (a bounded
+        number of statements), before `write`."""
 
     def check(self, table: Table, ctx: Context) -> list[RowResult]:
         raise NotImplementedError
@@ -199,7 +206,11 @@ def gc_paused():
             gc.enable()
 
 
-def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[RowResult]]:
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
+
+
+def _run_check(batch: ImportBatch, user, progress=_no_progress) -> tuple[Kind, Context, Table, list[RowResult]]:
     kind = get_kind(batch.kind.value)
     ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
     try:
@@ -213,8 +224,10 @@ def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[Row
             batch.status, batch.message = BatchStatus.FAILED, str(exc)
             db.session.commit()
         raise
+    progress("check", 0, len(table.rows))
     with gc_paused():
         results = kind.check(table, ctx)
+    progress("check", len(results), len(results))
     return kind, ctx, table, results
 
 
@@ -224,9 +237,10 @@ def _count(batch: ImportBatch, results: list[RowResult]) -> None:
     batch.error_rows = batch.total_rows - batch.ok_rows
 
 
-def check_batch(batch: ImportBatch, user) -> Outcome:
-    """业务校验: every row against the rules and the database; writes only the batch record."""
-    kind, ctx, table, results = _run_check(batch, user)
+def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
+    """业务校验: every row against the rules and the database; writes only the batch record.
+    `progress(phase, rows done, rows in all)` hears how far it got (batch/jobs.py)."""
+    kind, ctx, table, results = _run_check(batch, user, progress)
     if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
         _count(batch, results)
         batch.status = BatchStatus.CHECKED
@@ -235,18 +249,25 @@ def check_batch(batch: ImportBatch, user) -> Outcome:
     return Outcome(batch, table, results)
 
 
-def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None) -> Outcome:
+def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None, progress=_no_progress) -> Outcome:
     """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
     one transaction.  A batch is processed once; a second run creates nothing."""
     if batch.status == BatchStatus.PROCESSED:
         raise BatchFileError(
             f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
         )
-    kind, ctx, table, results = _run_check(batch, user)
+    kind, ctx, table, results = _run_check(batch, user, progress)
     ok_rows = [r for r in results if r.ok]
+    progress("write", 0, len(ok_rows))
+    try:
+        if ok_rows:
+            kind.assign(ok_rows, ctx)
+    except BaseException:
+        db.session.rollback()
+        raise
     # the result file is written by a thread while this one waits for the database, and put in
     # place only after the commit
-    result = ResultInBackground(result_path(batch), table, results)
+    result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
     try:
         with gc_paused():
             created = kind.write(ok_rows, ctx) if ok_rows else 0
@@ -274,6 +295,7 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     except BaseException:
         result.discard()
         raise
+    progress("write", len(ok_rows), len(ok_rows))
     outcome = Outcome(batch, table, results, created)
     result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
     return outcome
@@ -295,8 +317,9 @@ def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
     )
 
 
-def write_failed(batch: ImportBatch, user) -> Path:
-    """失败行下载: the failed rows of the batch's file, re-checked now, in the template's columns."""
+def _final_results(batch: ImportBatch, user):
+    """The batch's file re-read, with each row's outcome: as recorded when it was processed, else
+    as a re-check says now."""
     kind, ctx, table, results = _run_check(batch, user)
     if batch.status == BatchStatus.PROCESSED:
         # the outcome recorded when it was processed, not what a re-check says now
@@ -312,6 +335,42 @@ def write_failed(batch: ImportBatch, user) -> Path:
             RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
             for r in results
         ]
+    return kind, table, results
+
+
+def write_failed(batch: ImportBatch, user) -> Path:
+    """失败行下载: the failed rows of the batch's file, re-checked now, in the template's columns."""
+    kind, table, results = _final_results(batch, user)
     path = failed_path(batch)
     write_failed_rows(path, [c for c in kind.columns if c.key in table.columns], table, results)
     return path
+
+
+@dataclass
+class FailedRow:
+    """A row that failed, with what the file said of the person: what a remedy starts from."""
+
+    row: int
+    code: str
+    message: str
+    name: object = None
+    id_number: object = None
+    member_no: object = None
+
+
+def failed_rows(batch: ImportBatch, user) -> list[FailedRow]:
+    """The batch's failed rows with their file cells (for 【生成调动申请】 and the other remedies)."""
+    _kind, table, results = _final_results(batch, user)
+    cells = dict(table.rows)
+    return [
+        FailedRow(
+            r.row,
+            str(r.code),
+            r.message,
+            table.cell(cells[r.row], "name"),
+            table.cell(cells[r.row], "id_number"),
+            table.cell(cells[r.row], "member_no"),
+        )
+        for r in results
+        if not r.ok and r.row in cells
+    ]

@@ -6,10 +6,10 @@ is a ``Code`` from the one registry in ``rules.codes``.
 
 from .age import AGE_HARD_LIMIT, AGE_LIMIT, AGE_MIN, age_on, check_age
 from .codes import WARNINGS, Code
-from .dates import check_effective_date, format_date, next_month, parse_date, parse_month
+from .dates import check_effective_date, format_date, format_when, next_month, parse_date, parse_month
 from .idnumber import IdInfo, check_id, id_check_digit, mask_id, normalize_id, parse_id
 from .member_no import MEMBER_NO_DIGITS, parse_member_no
-from .money import amount_in_words, format_yuan
+from .money import amount_in_words, format_amount, format_yuan
 from .names import MIDDLE_DOT, NAME_MAX_LENGTH, check_name
 from .products import (
     ProductTerms,
@@ -23,7 +23,7 @@ from .products import (
     policy_expiry,
 )
 from .result import Check
-from .spreadsheet import FORMULA_PREFIXES, escape_formula
+from .spreadsheet import FORMULA_PREFIXES, ILLEGAL_CHARACTERS, escape_formula, worksheet_text
 from .termination import check_end_date, refund, remaining_days, term_days
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Code",
     "check_effective_date",
     "format_date",
+    "format_when",
     "parse_date",
     "parse_month",
     "next_month",
@@ -48,6 +49,7 @@ __all__ = [
     "MEMBER_NO_DIGITS",
     "parse_member_no",
     "amount_in_words",
+    "format_amount",
     "format_yuan",
     "MIDDLE_DOT",
     "NAME_MAX_LENGTH",
@@ -64,6 +66,8 @@ __all__ = [
     "Check",
     "FORMULA_PREFIXES",
     "escape_formula",
+    "ILLEGAL_CHARACTERS",
+    "worksheet_text",
     "check_end_date",
     "refund",
     "remaining_days",

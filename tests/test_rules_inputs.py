@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from rules import Code, check_effective_date, escape_formula, parse_member_no
+from rules import Code, check_effective_date, escape_formula, parse_member_no, worksheet_text
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +54,22 @@ def test_a_cell_a_spreadsheet_would_run_gets_an_apostrophe(text):
 @pytest.mark.parametrize("value", ["张伟", "", "1=1", 12, None, date(2026, 1, 1)])
 def test_other_values_are_left_as_they_are(value):
     assert escape_formula(value) == value
+
+
+def test_a_character_a_worksheet_cannot_hold_is_shown_as_a_replacement_mark():
+    assert worksheet_text("张\x01伟\x1f") == "张\ufffd伟\ufffd"
+    assert worksheet_text("a\tb\nc\r") == "a\tb\nc\r"  # tab and line ends are fine
+    assert worksheet_text(12) == 12
+
+
+def test_dates_times_and_amounts_read_the_same_on_every_screen_and_document():
+    from datetime import datetime
+    from decimal import Decimal
+
+    from rules import format_amount, format_when, format_yuan
+
+    assert format_when(date(2026, 3, 1)) == "2026-03-01"
+    assert format_when(datetime(2026, 3, 1, 8, 5, 59)) == "2026-03-01 08:05"
+    assert format_when(None) == "" and format_when("2026-03-01") == "2026-03-01"
+    assert format_amount(Decimal("1005.5")) == "1005.50" and format_amount(None) == ""
+    assert format_yuan(20) == "20.00 元" and format_yuan(None) == ""

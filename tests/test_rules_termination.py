@@ -149,7 +149,9 @@ def test_an_end_date_in_the_past_or_not_before_expiry_is_refused_with_its_messag
     assert (check.ok, check.code, check.message, check.field) == (False, code, message, "end_date")
 
 
-@pytest.mark.parametrize("end,expiry", [("2026-06-01", "2027-02-28"), ("2027-02-27", "2027-02-28"), ("2030-01-01", None)])
+@pytest.mark.parametrize(
+    "end,expiry", [("2026-06-01", "2027-02-28"), ("2027-02-27", "2027-02-28"), ("2030-01-01", None)]
+)
 def test_today_or_a_later_day_before_expiry_is_accepted(end, expiry):
     check = check_end_date(D(end), D("2026-06-01"), D(expiry) if expiry else None)
     assert check.ok and check.value == D(end)

@@ -8,10 +8,13 @@ and the page asks again; otherwise the action runs in one transaction.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, send_file, stream_with_context, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -23,6 +26,7 @@ from batch.result import write_failures
 from models import db
 from models.storage import failures_path
 
+from . import remedies as remedy_views
 from .access import current_user
 
 # In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
@@ -62,17 +66,37 @@ class BulkActionsMixin:
 
     def current_query(self):
         """The list screen's query: its search panel, within the user's scope (views/base.py
-        `get_query`) — the very query the list shows."""
-        return self.get_query()
+        `get_query`) — the very query the list shows; on one record's page (`rid`), that record."""
+        query = self.get_query()
+        rid = self.single_record_id()
+        if rid is not None:  # one record's page: its buttons act on it alone (narrows, never widens)
+            query = query.filter(self.model.id == rid)
+        return query
+
+    def single_record_id(self) -> int | None:
+        """`rid`: the record whose detail page's button opened the action."""
+        rid = request.args.get("rid")
+        if rid is None:
+            return None
+        try:
+            return int(rid)
+        except ValueError:
+            abort(404)
 
     def current_ids(self):
         return self.current_query().with_entities(self.model.id).statement
 
     def active_filter_text(self) -> list[str]:
         """The search panel's conditions in Chinese, for the confirmation page."""
-        return self.panel_state().describe()
+        out = self.panel_state().describe()
+        if self.single_record_id() is not None:
+            out = [*out, f"仅此一条（编号 {self.single_record_id()}）"]
+        return out
 
     def list_url(self) -> str:
+        rid = self.single_record_id()
+        if rid is not None:  # back to the record's own page
+            return self.get_url(".details_view", id=rid)
         qs = request.query_string.decode()
         return self.get_url(".index_view") + (f"?{qs}" if qs else "")
 
@@ -91,15 +115,18 @@ class BulkActionsMixin:
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
         lines, refusal = action.precheck(ids, user) if action.precheck else ([], None)
-        warning = None
+        warning, result = None, None
         if request.method == "POST" and action.run is not None and confirm.validate_on_submit():
             expected = int(confirm.expected.data or -1)
             if refusal:
                 warning = refusal
             elif action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
-                warning = f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【确定】。本次没有做任何操作。"
+                warning = (
+                    f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【{action.submit_label}】。"
+                    "本次没有做任何操作。"
+                )
             elif params_form is not None and not params_form.validate():
-                warning = "请按提示填写后再点【确定】。"
+                warning = f"请按提示填写后再点【{action.submit_label}】。本次没有做任何操作。"
             elif expected != summary.actionable:
                 warning = (
                     f"数据已变化：确认时为 {expected} 条，现在为 {summary.actionable} 条。"
@@ -129,9 +156,18 @@ class BulkActionsMixin:
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
+                except sa.exc.IntegrityError:
+                    db.session.rollback()
+                    result = None
+                    warning = (
+                        "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。"
+                        "请刷新后核对，再重新确认。"
+                    )
+                    summary = summarize(self.model, ids, action)
                 except Exception:
                     db.session.rollback()
                     raise
+            if result is not None:
                 flash(result.message, "success" if result.done else "warning")
                 if result.link and result.done:
                     endpoint, kwargs = result.link
@@ -139,12 +175,18 @@ class BulkActionsMixin:
                 if result.failures:
                     token = f"{user.id}_{uuid.uuid4().hex}"
                     write_failures(failures_path(token), result.failures)
+                    # the same list for the remedy buttons (【生成变更申请】 …) of the result page
+                    failures_path(token).with_suffix(".json").write_text(
+                        json.dumps(result.failures, ensure_ascii=False, default=str), encoding="utf-8"
+                    )
                     return self.render(
                         "admin/bulk_result.html",
                         action=action,
                         result=result,
                         list_url=self.list_url(),
                         failures_url=self.get_url(".bulk_failures_view", token=token),
+                        token=token,
+                        remedies=remedy_views.buttons(Counter(f.get("code") or "" for f in result.failures)),
                     )
                 return redirect(self.list_url())
         return self.render(
@@ -162,33 +204,44 @@ class BulkActionsMixin:
 
     # ---- 导出: the current query streamed as .xlsx (or CSV), never loaded whole -----------------
     def export_rows(self):
-        """(headers, widths, row iterator) of the current query.  The default reads the list's
-        ORM rows in batches (`yield_per`); views with a plain-column path override it."""
+        """The current query as an `Export` (batch/export.py).  The default reads the list's ORM
+        rows in batches (`yield_per`); views with a plain-column path override it."""
+        from batch.export import Export
+
         columns = list(self._export_columns)
-        headers = [str(label) for _, label in columns]
         query = self.current_query().order_by(self.model.id).yield_per(1000)
 
         def rows():
             for model in query:
                 yield [export_value(model, name) for name, _ in columns]
 
-        return headers, None, rows()
+        return Export([str(label) for _, label in columns], None, rows)
 
     @expose("/export/<export_type>/")
     def export(self, export_type):
-        from batch.export import XLSX, stream_csv, stream_xlsx
+        from batch.export import XLSX
 
         if not self.can_export or export_type not in ("xlsx", "csv"):
             abort(403 if export_type in ("xlsx", "csv") else 404)
-        headers, widths, rows = self.export_rows()
+        export = self.export_rows()
         from actions import Download
 
         stem = f"{self.name}_{date.today():%Y%m%d}"
         if export_type == "csv":
-            return download_response(Download(f"{stem}.csv", "text/csv", stream_csv(headers, rows)))
-        return download_response(
-            Download(f"{stem}.xlsx", XLSX, stream_xlsx(headers, rows, sheet_title=str(self.name)[:31], widths=widths))
-        )
+            return download_response(Download(f"{stem}.csv", "text/csv", export.csv()))
+        return download_response(Download(f"{stem}.xlsx", XLSX, export.xlsx(str(self.name)[:31])))
+
+    @expose("/bulk-failures/<token>/remedy/<kind>/", methods=("POST",))
+    def bulk_remedy_view(self, token, kind):
+        """A remedy for the 批量投保失败人员名单 of an action: only for the user who ran it."""
+        user = current_user()
+        path = failures_path(token).with_suffix(".json")
+        if not token.startswith(f"{user.id}_") or not path.exists():
+            abort(404)
+        from actions.remedies import failed_from_list
+
+        rows = failed_from_list(json.loads(path.read_text(encoding="utf-8")))
+        return remedy_views.apply(kind, rows)
 
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):
