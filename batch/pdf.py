@@ -122,13 +122,14 @@ def qr_svg(text: str) -> str:
 def qr_png(text: str, scale: int = 1) -> bytes:
     """A QR code of `text` as PNG bytes (for `render_pdf(images=…)`), one pixel per module: the
     template sizes it with `image-rendering: pixelated`, so it prints sharp at any size and each
-    page's image is a few hundred bytes to embed.  The mask pattern is fixed:
+    page's image is a few hundred bytes to embed.  Always a full QR code (never a Micro QR, which
+    phone cameras do not read) with its 4-module quiet zone.  The mask pattern is fixed:
     segno's search for the best of the eight costs ~8 ms a code, most of a page's time on a
     1,000-page print, and any mask scans."""
     import segno
 
     buf = io.BytesIO()
-    segno.make(text, error="m", mask=0).save(buf, kind="png", scale=scale, border=2)
+    segno.make_qr(text, error="m", mask=0).save(buf, kind="png", scale=scale, border=4)
     return buf.getvalue()
 
 

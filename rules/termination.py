@@ -22,6 +22,11 @@ from .codes import Code
 from .result import Check
 
 CENT = Decimal("0.01")
+# 终止原因: the common ones to choose from, and free text to add (or to say it all, with 其他)
+OTHER = "其他"
+COMMON_REASONS = ("会员离职（调离本单位）", "会员退休", "会员身故", "重复投保", "单位撤销或合并", OTHER)
+REASON_MAX = 200
+MAX_POLICIES = 20  # one application holds at most this many: its printed form stays one page
 
 
 def term_days(effective: date, expiry: date) -> int:
@@ -66,3 +71,19 @@ def check_end_date(end: date | None, today: date, expiry: date | None = None) ->
     if expiry is not None and end >= expiry:
         return Check.fail(Code.END_DATE_AFTER_EXPIRY, "end_date", value=end, expiry=expiry.isoformat())
     return Check.success(end, field="end_date")
+
+
+def check_reason(choice: str | None, text: str | None) -> Check:
+    """终止原因 from the list (``choice``) and the clerk's words (``text``, stripped): ``value`` is
+    the reason as kept and printed — the choice, ``choice：text`` with words added, or the words
+    alone with 其他."""
+    choice = (choice or "").strip()
+    text = (text or "").strip()
+    if choice not in COMMON_REASONS:
+        return Check.fail(Code.REASON_EMPTY, "reason")
+    if choice == OTHER and not text:
+        return Check.fail(Code.REASON_OTHER, "reason_text")
+    reason = text if choice == OTHER else (f"{choice}：{text}" if text else choice)
+    if len(reason) > REASON_MAX:
+        return Check.fail(Code.REASON_LENGTH, "reason_text", max=REASON_MAX)
+    return Check.success(reason, field="reason")

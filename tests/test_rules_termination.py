@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rules import Code, check_end_date, policy_expiry, refund, remaining_days, term_days
+from rules import COMMON_REASONS, Code, check_end_date, check_reason, policy_expiry, refund, remaining_days, term_days
 
 
 @pytest.fixture(autouse=True)
@@ -155,3 +155,34 @@ def test_an_end_date_in_the_past_or_not_before_expiry_is_refused_with_its_messag
 def test_today_or_a_later_day_before_expiry_is_accepted(end, expiry):
     check = check_end_date(D(end), D("2026-06-01"), D(expiry) if expiry else None)
     assert check.ok and check.value == D(end)
+
+
+@pytest.mark.parametrize(
+    "choice,text,reason",
+    [
+        ("会员退休", "", "会员退休"),
+        ("会员退休", "  2026年5月办理退休  ", "会员退休：2026年5月办理退休"),
+        ("其他", "单位改制，保障由新单位承接", "单位改制，保障由新单位承接"),
+    ],
+)
+def test_the_reason_is_a_common_one_with_the_clerks_words_added(choice, text, reason):
+    check = check_reason(choice, text)
+    assert check.ok and check.value == reason
+
+
+@pytest.mark.parametrize(
+    "choice,text,code,message",
+    [
+        ("", "", Code.REASON_EMPTY, "请选择终止原因"),
+        ("随便写的", "", Code.REASON_EMPTY, "请选择终止原因"),
+        ("其他", "   ", Code.REASON_OTHER, "选择“其他”时，请在补充说明中写明终止原因"),
+        ("会员退休", "很" * 200, Code.REASON_LENGTH, "终止原因不超过200字"),
+    ],
+)
+def test_a_missing_unknown_or_too_long_reason_is_refused_with_its_message(choice, text, code, message):
+    check = check_reason(choice, text)
+    assert (check.ok, check.code, check.message) == (False, code, message)
+
+
+def test_the_common_reasons_end_with_other():
+    assert COMMON_REASONS[-1] == "其他" and len(set(COMMON_REASONS)) == len(COMMON_REASONS)
