@@ -312,7 +312,7 @@ def application_url(app_id: int) -> str:
     return f"{base}/admin/terminations/details/?id={app_id}"
 
 
-def sign_box(lines: int = 6) -> str:
+def sign_box(lines: int = 8) -> str:
     """经办人、单位负责人、单位盖章、日期: four boxes as preformatted text with │ between them."""
     cells = [
         ["经办人（签字）："],

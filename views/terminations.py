@@ -129,6 +129,10 @@ class TerminationView(ApplicationView):
         ),
     ]
 
+    def get_details_columns(self):
+        """The detail page names the number plainly (the list's header carries the 全选 box)."""
+        return [(name, "申请编号" if name == "id" else label) for name, label in super().get_details_columns()]
+
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
         self._page_ids = [r.id for r in rows] if kwargs.get("execute", True) else []
