@@ -405,8 +405,9 @@ def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
     )
 
 
-def write_failed(batch: ImportBatch, user) -> Path:
-    """失败行下载: the failed rows of the batch's file, re-checked now, in the template's columns."""
+def _final_results(batch: ImportBatch, user):
+    """The batch's file re-read, with each row's outcome: as recorded when it was processed, else
+    as a re-check says now."""
     kind, ctx, table, results = _run_check(batch, user)
     if batch.status == BatchStatus.PROCESSED:
         # the outcome recorded when it was processed, not what a re-check says now
@@ -422,6 +423,42 @@ def write_failed(batch: ImportBatch, user) -> Path:
             RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
             for r in results
         ]
+    return kind, table, results
+
+
+def write_failed(batch: ImportBatch, user) -> Path:
+    """失败行下载: the failed rows of the batch's file, re-checked now, in the template's columns."""
+    kind, table, results = _final_results(batch, user)
     path = failed_path(batch)
     write_failed_rows(path, [c for c in kind.columns if c.key in table.columns], table, results)
     return path
+
+
+@dataclass
+class FailedRow:
+    """A row that failed, with what the file said of the person: what a remedy starts from."""
+
+    row: int
+    code: str
+    message: str
+    name: object = None
+    id_number: object = None
+    member_no: object = None
+
+
+def failed_rows(batch: ImportBatch, user) -> list[FailedRow]:
+    """The batch's failed rows with their file cells (for 【生成调动申请】 and the other remedies)."""
+    _kind, table, results = _final_results(batch, user)
+    cells = dict(table.rows)
+    return [
+        FailedRow(
+            r.row,
+            str(r.code),
+            r.message,
+            table.cell(cells[r.row], "name"),
+            table.cell(cells[r.row], "id_number"),
+            table.cell(cells[r.row], "member_no"),
+        )
+        for r in results
+        if not r.ok and r.row in cells
+    ]

@@ -4,8 +4,10 @@ templates from 首页 and the list of past batches of the user's scope."""
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import abort, flash, redirect, request, send_file
 from flask_admin import expose
 from markupsafe import Markup
@@ -20,11 +22,13 @@ from batch import (
     process_batch,
     write_failed,
 )
+from batch.pipeline import failed_rows
 from batch.result import write_template
-from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, products, scoped
+from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, OrgLevel, RowStatus, db, products, scoped
 from models.storage import result_path
 
 from . import access, panel
+from . import remedies as remedy_views
 from .access import current_user
 from .base import ScopedModelView
 
@@ -148,7 +152,41 @@ class BatchView(ScopedModelView):
             stage=None,
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
+            remedies=self._remedies(batch, None),
         )
+
+    def _remedies(self, batch, outcome):
+        """The remedy buttons for the failed rows (as just checked, or as recorded when processed)."""
+        if outcome is not None:
+            codes = Counter(str(r.code) for r in outcome.failed)
+        elif batch.status == BatchStatus.PROCESSED:
+            codes = Counter(
+                dict(
+                    db.session.execute(
+                        sa.select(ImportRow.code, sa.func.count())
+                        .where(ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR)
+                        .group_by(ImportRow.code)
+                    ).all()
+                )
+            )
+        else:
+            codes = Counter()
+        return remedy_views.buttons(codes)
+
+    @expose("/run/<int:batch_id>/remedy/<kind>/", methods=("GET", "POST"))
+    def remedy_view(self, batch_id, kind):
+        """【生成调动申请】【生成变更申请】【生成超龄例外申请】 (POST) and 【生成入会文件】 (a download)."""
+        batch = self._batch(batch_id)
+        try:
+            rows = failed_rows(batch, current_user())
+        except BatchFileError as exc:
+            flash(str(exc), "error")
+            return redirect(self.get_url(".run_view", batch_id=batch.id))
+        if kind == "admission":
+            return remedy_views.admission_file(rows)
+        if request.method != "POST":
+            abort(405)
+        return remedy_views.apply(kind, rows)
 
     def _may_run(self, batch) -> bool:
         return self._may_upload() and batch.user_id == current_user().id
@@ -175,6 +213,7 @@ class BatchView(ScopedModelView):
             stage=stage,
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
+            remedies=self._remedies(batch, outcome),
         )
 
     @expose("/run/<int:batch_id>/result/")

@@ -14,9 +14,9 @@ from models import (
     scoped,
 )
 from models.org import Role as R
+from models.sms import sms_budget_exhausted, sms_sent_today
 
 from .access import current_user
-from .auth import sms_budget_exhausted, sms_sent_today
 
 
 def _count(model, *conds) -> int:
