@@ -228,7 +228,11 @@ def gc_paused():
             gc.enable()
 
 
-def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[RowResult]]:
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
+
+
+def _run_check(batch: ImportBatch, user, progress=_no_progress) -> tuple[Kind, Context, Table, list[RowResult]]:
     kind = get_kind(batch.kind.value)
     ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
     try:
@@ -242,8 +246,10 @@ def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[Row
             batch.status, batch.message = BatchStatus.FAILED, str(exc)
             db.session.commit()
         raise
+    progress("check", 0, len(table.rows))
     with gc_paused():
         results = kind.check(table, ctx)
+    progress("check", len(results), len(results))
     return kind, ctx, table, results
 
 
@@ -253,10 +259,11 @@ def _count(batch: ImportBatch, results: list[RowResult]) -> None:
     batch.error_rows = batch.total_rows - batch.ok_rows
 
 
-def check_batch(batch: ImportBatch, user) -> Outcome:
+def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
     """业务校验: every row against the rules and the database; writes only the batch record and
-    what it checked (its stage, batch/stage.py), from which 业务办理 writes."""
-    kind, ctx, table, results = _run_check(batch, user)
+    what it checked (its stage, batch/stage.py), from which 业务办理 writes.
+    `progress(phase, rows done, rows in all)` hears how far it got (batch/jobs.py)."""
+    kind, ctx, table, results = _run_check(batch, user, progress)
     if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
         _count(batch, results)
         batch.status = BatchStatus.CHECKED
@@ -271,18 +278,19 @@ def check_batch(batch: ImportBatch, user) -> Outcome:
     return Outcome(batch, table, results)
 
 
-def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None) -> Outcome:
+def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None, progress=_no_progress) -> Outcome:
     """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
     one transaction.  A batch is processed once; a second run creates nothing."""
     if batch.status == BatchStatus.PROCESSED:
         raise BatchFileError(
             f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
         )
-    outcome = _process_staged(batch, user, result_file)
+    outcome = _process_staged(batch, user, result_file, progress)
     if outcome is not None:
         return outcome
-    kind, ctx, table, results = _run_check(batch, user)
+    kind, ctx, table, results = _run_check(batch, user, progress)
     ok_rows = [r for r in results if r.ok]
+    progress("write", 0, len(ok_rows))
     try:
         if ok_rows:
             kind.assign(ok_rows, ctx)
@@ -321,42 +329,44 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     except BaseException:
         result.discard()
         raise
+    progress("write", len(ok_rows), len(ok_rows))
     outcome = Outcome(batch, table, results, created)
     result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
     stage.drop_checked(batch)
     return outcome
 
 
-def _process_staged(batch: ImportBatch, user, result_file) -> Outcome | None:
+def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress) -> Outcome | None:
     """业务办理 from what 业务校验 kept (batch/stage.py), or None when that no longer holds and the
-    file is to be read and checked again (nothing written then)."""
-    if batch.status != BatchStatus.CHECKED or not batch.stage_key:
+    file is to be read and checked again.  Until it commits it only reads, or writes inside a
+    savepoint (PostgreSQL) that is rolled back when it gives up, so the caller's transaction (and a
+    background run's lock on the batch, batch/jobs.py) goes on into the full path unharmed."""
+    if not batch.stage_key:
         return None
     kind = get_kind(batch.kind.value)
     ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
     try:
         kind.prepare(ctx)
-        if stage.stage_key(kind, ctx) != batch.stage_key:
-            db.session.rollback()
-            return None
-        with gc_paused():
-            checked = stage.load_checked(batch, RowResult)
-        if checked is None:
-            db.session.rollback()
-            return None
-        table, results = checked
-        ok_rows = [r for r in results if r.ok]
-        if stage.staged_rows(batch.id) != len(results) or kind.stage_changed(ctx):
-            db.session.rollback()
-            return None
+    except BatchFileError:
+        return None  # the full path says it, and records it
+    if stage.stage_key(kind, ctx) != batch.stage_key:
+        return None
+    with gc_paused():
+        checked = stage.load_checked(batch, RowResult)
+    if checked is None:
+        return None
+    table, results = checked
+    ok_rows = [r for r in results if r.ok]
+    if stage.staged_rows(batch.id) != len(results) or kind.stage_changed(ctx):
+        return None
+    savepoint = db.session.begin_nested() if db.session.get_bind().dialect.name == "postgresql" else None
+    try:
         if ok_rows:
             kind.assign(ok_rows, ctx)
-    except BatchFileError:
-        db.session.rollback()
-        return None  # the full path says it, and records it
     except BaseException:
         db.session.rollback()
         raise
+    progress("write", 0, len(ok_rows))
     result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
     try:
         with gc_paused():
@@ -373,7 +383,10 @@ def _process_staged(batch: ImportBatch, user, result_file) -> Outcome | None:
         db.session.commit()
     except (sa.exc.IntegrityError, stage.StageStale):
         # a unique index refused a row, or the stage lost rows: check the file again
-        db.session.rollback()
+        if savepoint is not None and savepoint.is_active:
+            savepoint.rollback()
+        else:
+            db.session.rollback()
         result.discard()
         return None
     except Exception:
@@ -383,6 +396,7 @@ def _process_staged(batch: ImportBatch, user, result_file) -> Outcome | None:
     except BaseException:
         result.discard()
         raise
+    progress("write", len(ok_rows), len(ok_rows))
     outcome = Outcome(batch, table, results, created)
     result.finish(copy_to=result_file or None)
     stage.drop_checked(batch)

@@ -9,14 +9,14 @@
   on, or to all after VACUUM FULL / pg_repack)
 
 Revision ID: 0007_perf
-Revises: 0005_applications
+Revises: 0016_batch_jobs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_perf"
-down_revision = "0005_applications"
+down_revision = "0016_batch_jobs"
 branch_labels = None
 depends_on = None
 
