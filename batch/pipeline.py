@@ -206,7 +206,11 @@ def gc_paused():
             gc.enable()
 
 
-def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[RowResult]]:
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
+
+
+def _run_check(batch: ImportBatch, user, progress=_no_progress) -> tuple[Kind, Context, Table, list[RowResult]]:
     kind = get_kind(batch.kind.value)
     ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
     try:
@@ -220,8 +224,10 @@ def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[Row
             batch.status, batch.message = BatchStatus.FAILED, str(exc)
             db.session.commit()
         raise
+    progress("check", 0, len(table.rows))
     with gc_paused():
         results = kind.check(table, ctx)
+    progress("check", len(results), len(results))
     return kind, ctx, table, results
 
 
@@ -231,9 +237,10 @@ def _count(batch: ImportBatch, results: list[RowResult]) -> None:
     batch.error_rows = batch.total_rows - batch.ok_rows
 
 
-def check_batch(batch: ImportBatch, user) -> Outcome:
-    """业务校验: every row against the rules and the database; writes only the batch record."""
-    kind, ctx, table, results = _run_check(batch, user)
+def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
+    """业务校验: every row against the rules and the database; writes only the batch record.
+    `progress(phase, rows done, rows in all)` hears how far it got (batch/jobs.py)."""
+    kind, ctx, table, results = _run_check(batch, user, progress)
     if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
         _count(batch, results)
         batch.status = BatchStatus.CHECKED
@@ -242,15 +249,16 @@ def check_batch(batch: ImportBatch, user) -> Outcome:
     return Outcome(batch, table, results)
 
 
-def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None) -> Outcome:
+def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None, progress=_no_progress) -> Outcome:
     """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
     one transaction.  A batch is processed once; a second run creates nothing."""
     if batch.status == BatchStatus.PROCESSED:
         raise BatchFileError(
             f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
         )
-    kind, ctx, table, results = _run_check(batch, user)
+    kind, ctx, table, results = _run_check(batch, user, progress)
     ok_rows = [r for r in results if r.ok]
+    progress("write", 0, len(ok_rows))
     try:
         if ok_rows:
             kind.assign(ok_rows, ctx)
@@ -287,6 +295,7 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     except BaseException:
         result.discard()
         raise
+    progress("write", len(ok_rows), len(ok_rows))
     outcome = Outcome(batch, table, results, created)
     result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
     return outcome

@@ -17,6 +17,10 @@ class BatchStatus(LabeledEnum):
     CHECKED = ("checked", "已校验")
     PROCESSED = ("processed", "已办理")
     FAILED = ("failed", "无法读取")
+    # a big file is checked/processed by a background worker (batch/jobs.py)
+    CHECKING = ("checking", "校验中")
+    PROCESSING = ("processing", "办理中")
+    INTERRUPTED = ("interrupted", "已中断")  # the worker stopped mid-way: nothing written, run it again
 
 
 class RowStatus(LabeledEnum):
@@ -45,6 +49,7 @@ class ImportBatch(db.Model):
     checked_at = sa.Column(sa.DateTime)
     processed_at = sa.Column(sa.DateTime)
     result_path = sa.Column(sa.String(255))
+    job_id = sa.Column(sa.String(36))  # the background run under way (batch/jobs.py), else None
 
     user = db.relationship("User")
     org = db.relationship("Org")

@@ -204,33 +204,32 @@ class BulkActionsMixin:
 
     # ---- 导出: the current query streamed as .xlsx (or CSV), never loaded whole -----------------
     def export_rows(self):
-        """(headers, widths, row iterator) of the current query.  The default reads the list's
-        ORM rows in batches (`yield_per`); views with a plain-column path override it."""
+        """The current query as an `Export` (batch/export.py).  The default reads the list's ORM
+        rows in batches (`yield_per`); views with a plain-column path override it."""
+        from batch.export import Export
+
         columns = list(self._export_columns)
-        headers = [str(label) for _, label in columns]
         query = self.current_query().order_by(self.model.id).yield_per(1000)
 
         def rows():
             for model in query:
                 yield [export_value(model, name) for name, _ in columns]
 
-        return headers, None, rows()
+        return Export([str(label) for _, label in columns], None, rows)
 
     @expose("/export/<export_type>/")
     def export(self, export_type):
-        from batch.export import XLSX, stream_csv, stream_xlsx
+        from batch.export import XLSX
 
         if not self.can_export or export_type not in ("xlsx", "csv"):
             abort(403 if export_type in ("xlsx", "csv") else 404)
-        headers, widths, rows = self.export_rows()
+        export = self.export_rows()
         from actions import Download
 
         stem = f"{self.name}_{date.today():%Y%m%d}"
         if export_type == "csv":
-            return download_response(Download(f"{stem}.csv", "text/csv", stream_csv(headers, rows)))
-        return download_response(
-            Download(f"{stem}.xlsx", XLSX, stream_xlsx(headers, rows, sheet_title=str(self.name)[:31], widths=widths))
-        )
+            return download_response(Download(f"{stem}.csv", "text/csv", export.csv()))
+        return download_response(Download(f"{stem}.xlsx", XLSX, export.xlsx(str(self.name)[:31])))
 
     @expose("/bulk-failures/<token>/remedy/<kind>/", methods=("POST",))
     def bulk_remedy_view(self, token, kind):
