@@ -8,20 +8,20 @@ from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, request, send_file
+from flask import abort, flash, jsonify, redirect, request, send_file
 from flask_admin import expose
 from markupsafe import Markup
 
 from batch import (
     KINDS,
     BatchFileError,
-    check_batch,
     create_batch,
     earlier_upload,
     get_kind,
-    process_batch,
     write_failed,
 )
+from batch.jobs import state as job_state
+from batch.jobs import submit
 from batch.pipeline import failed_rows
 from batch.result import write_template
 from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, OrgLevel, RowStatus, db, products, scoped
@@ -38,6 +38,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _file_link(view, context, model, name):
     return Markup('<a href="{}">{}</a>').format(view.get_url(".run_view", batch_id=model.id), model.file_name)
+
+
+def _status(view, context, model, name):
+    """校验中/办理中 as the worker sees it: 已中断 when its worker is gone (batch/jobs.py)."""
+    return job_state(model)["label"]
 
 
 class BatchView(ScopedModelView):
@@ -76,7 +81,7 @@ class BatchView(ScopedModelView):
         "params": "参数",
         "result_path": "结果文件",
     }
-    column_formatters = {"file_name": _file_link}
+    column_formatters = {"file_name": _file_link, "status": _status}
     search_panel = [
         panel.enum_select("kind", "业务类型", ImportBatch.kind, BatchKind),
         panel.enum_select("status", "状态", ImportBatch.status, BatchStatus),
@@ -153,7 +158,13 @@ class BatchView(ScopedModelView):
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
             remedies=self._remedies(batch, None),
+            job=job_state(batch),
         )
+
+    @expose("/run/<int:batch_id>/progress/")
+    def progress_view(self, batch_id):
+        """How far a background run got (the page polls this while 校验中/办理中)."""
+        return jsonify(job_state(self._batch(batch_id)))
 
     def _remedies(self, batch, outcome):
         """The remedy buttons for the failed rows (as just checked, or as recorded when processed)."""
@@ -201,11 +212,13 @@ class BatchView(ScopedModelView):
         user = current_user()
         outcome, error = None, None
         try:
-            outcome = check_batch(batch, user) if stage == "check" else process_batch(batch, user)
+            outcome = submit(batch, stage, user)  # None: a worker does it (big file, Redis configured)
         except BatchFileError as exc:
             error = str(exc)
         if error:
             flash(error, "error")
+        elif outcome is None:
+            return redirect(self.get_url(".run_view", batch_id=batch.id))
         return self.render(
             "admin/batch_run.html",
             batch=batch,
@@ -214,6 +227,7 @@ class BatchView(ScopedModelView):
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
             remedies=self._remedies(batch, outcome),
+            job=job_state(batch),
         )
 
     @expose("/run/<int:batch_id>/result/")
