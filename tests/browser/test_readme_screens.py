@@ -63,7 +63,7 @@ def test_the_readme_screenshots_show_the_main_screens(window, live_server, tmp_p
     expect(page.get_by_role("button", name="获取手机验证码")).to_be_visible()
     made = [snap(page, "login")]
 
-    for username, role in ROLES:
+    for username, _role in ROLES:
         page.context.clear_cookies()
         login(page, live_server, username)
         expect(page.locator("body")).to_contain_text("首页")
