@@ -194,3 +194,21 @@ def test_the_failure_list_of_new_member_enrolment_offers_over_age_requests(app, 
     assert "已生成 1 份超龄例外申请（新建）" in page
     login_as(app, client, "clerk2")  # someone else's failure list
     assert client.post(action, data={"csrf_token": csrf_token(client)}).status_code == 404
+
+
+def test_the_admission_batch_offers_over_age_requests_for_people_not_yet_admitted(app, client):
+    from test_member_entry import make_id, years_ago
+
+    old = make_id(years_ago(58, days=20), seq=61, male=False)
+    too_old = make_id(years_ago(66), seq=62, male=False)
+    login_as(app, client, "clerk1")
+    page = upload(client, xlsx([("钱处长", old), ("孙老", too_old)], header=["姓名", "身份证号"]))
+    loc = page.headers["Location"]
+    html = run(client, loc, "check").get_data(as_text=True)
+    assert "【生成超龄例外申请】" in html and "【超龄例外申请】" in html
+    page = remedy(client, loc, "over_age").get_data(as_text=True)
+    assert "已生成 1 份超龄例外申请（新建）" in page and "已满65周岁 1 人" in page
+    with app.app_context():
+        a = db.session.scalar(sa.select(OverAgeApplication).where(OverAgeApplication.id_number == old))
+        assert (a.name, a.member_id, a.org_id, a.status) == ("钱处长", None, _org("010101"), AS.NEW)
+        assert count(OverAgeApplication, OverAgeApplication.id_number == too_old) == 0
