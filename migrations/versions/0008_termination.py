@@ -2,14 +2,14 @@
 and the index that finds a policy's pending application
 
 Revision ID: 0008_termination
-Revises: 0016_batch_jobs
+Revises: 0007_perf
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_termination"
-down_revision = "0016_batch_jobs"
+down_revision = "0007_perf"
 branch_labels = None
 depends_on = None
 
