@@ -1,4 +1,5 @@
-"""保单提前终止 (manual 一(五)5–7; DESIGN.md §3): one more kind of the one application workflow.
+"""保单提前终止 (manual 一(五)5–7; DESIGN.md §3): one more kind of the one application workflow,
+registered when this module is imported (views/terminations.py does, so every app has it).
 
     unit    【创建保单终止申请】 search 打印生效 policies → tick → 【终止保单】 → 终止原因 + 申请终止日期
             → 【确定】: `create_application`, one application (新建) holding those policies, each
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 
 from batch.pdf import pad, qr_png, render_pdf, text_table, text_width
+from batch.sql import in_values
 from models import (
     TERMINATION_WORKFLOW,
     ApplicationStatus,
@@ -235,9 +237,7 @@ def lock_policies(model, ids, from_states) -> None:
 def on_approve(ids: list[int], user) -> None:
     """Every policy of the applications this transaction approved: 提前终止, its end date and its
     refund, in one UPDATE with one audit row per policy."""
-    from .applications import _approved
-
-    approved = _approved(T, ids)
+    approved = in_values(db.session, T.id, ids, sa.Integer)  # exactly the applications this transaction approved
     link = sa.select(TP.c.policy_id).join(T, T.id == TP.c.application_id).where(approved)
 
     def of_policy(col):
