@@ -19,9 +19,11 @@ office users approving at once make one effect; the second finds the application
 
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
@@ -299,8 +301,7 @@ TERMINATION = register(
 HEADER = ["序号", "会员姓名", "身份证号", "保单号", "产品名称", "生效日期", "到期日期", "投保金额(元)", "退费金额(元)"]
 RIGHT = frozenset({0, 7, 8})
 LIMITS = {1: 12, 4: 24}  # columns: names and product names longer than that end in …
-ROW_LINES = 10  # the policy lines of a form are padded to this many: signature boxes at one height
-SIGN_COLUMNS = 24  # the width of each of the four signature boxes, in monospaced columns
+SIGN_COLUMNS = 25  # the width of each of the four signature boxes, in monospaced columns
 
 
 def application_url(app_id: int) -> str:
@@ -312,27 +313,30 @@ def application_url(app_id: int) -> str:
     return f"{base}/admin/terminations/details/?id={app_id}"
 
 
-def sign_box(lines: int = 8) -> str:
-    """经办人、单位负责人、单位盖章、日期: four boxes as preformatted text with │ between them."""
-    cells = [
-        ["经办人（签字）："],
-        ["单位负责人（签字）："],
-        ["单位盖章："],
-        ["日期："] + [""] * (lines - 2) + ["　　年　　月　　日"],
-    ]
-    out = []
-    for i in range(lines):
-        text, pos = "", 0
-        for k, cell in enumerate(cells):
-            start = k * SIGN_COLUMNS
-            if k:
-                text += pad(pos, start - 2) + "│"
-                pos = start
-            words = cell[i] if i < len(cell) else ""
-            text += words
-            pos += text_width(words)
-        out.append(text)
-    return "\n".join(out)
+def sign_box() -> tuple[str, str]:
+    """经办人、单位负责人、单位盖章、日期: the labels of the four boxes (one line; the lines between
+    the boxes are the `sign_grid` image under it), and the date's 年 月 日 for the last box's foot."""
+    cells = ["经办人（签字）：", "单位负责人（签字）：", "单位盖章：", "日期："]
+    text, pos = "", 0
+    for k, words in enumerate(cells):
+        text += pad(pos, k * SIGN_COLUMNS) + words
+        pos = k * SIGN_COLUMNS + text_width(words)
+    return text, pad(0, 3 * SIGN_COLUMNS + 3) + "年　　月　　日"
+
+
+@cache
+def sign_grid(width: int = 800) -> bytes:
+    """A 1-pixel-high PNG with a dark pixel at each quarter: stretched over the signature area it
+    draws the three lines between the four boxes (one image for the whole document, where three
+    bordered boxes per page would cost WeasyPrint several milliseconds each)."""
+    from PIL import Image
+
+    img = Image.new("1", (width, 1), 1)
+    for k in (1, 2, 3):
+        img.putpixel((k * width // 4 - 1, 0), 0)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def form_rows(ids) -> list:
@@ -401,7 +405,7 @@ def forms(rows) -> tuple[list[dict], dict]:
                 "end_date": first.requested_end_date,
                 "reason": first.reason,
                 "header": header,
-                "lines": lines[:-1] + [""] * (ROW_LINES - len(lines) + 1),
+                "lines": lines[:-1],
                 "total_line": lines[-1],
                 "refund": total,
                 "qr": name,
@@ -413,8 +417,9 @@ def forms(rows) -> tuple[list[dict], dict]:
 def forms_pdf(ids, today: date | None = None) -> tuple[bytes, int]:
     """The 保单提前终止申请表 of the printable applications of `ids` as one PDF, and its pages."""
     pages, images = forms(form_rows(ids))
+    images["sign-grid.png"] = sign_grid()
     pdf = render_pdf(
-        "termination_form.html", images=images, apps=pages, printed_on=today or date.today(), sign_box=sign_box()
+        "termination_form.html", images=images, apps=pages, printed_on=today or date.today(), sign=sign_box()
     )
     return pdf, len(pages)
 
