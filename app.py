@@ -45,7 +45,9 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
-            sa.event.listen(db.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            from models.base import sqlite_begin
+
+            sa.event.listen(db.engine, "begin", sqlite_begin)
 
     from views import init_admin
     from views.auth import bp as auth_bp

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from models import (
     POLICY_IN_FLIGHT,
+    POLICY_LIVE,
     Member,
     MemberStatus,
     Policy,
@@ -39,9 +40,9 @@ from rules import (
 )
 
 from .pipeline import RowResult
-from .sql import bulk_insert, in_values
+from .sql import bulk_insert, driver_errors, in_values
 
-LIVE = (PolicyStatus.AGENCY_REPORTED, PolicyStatus.EFFECTIVE)
+LIVE = POLICY_LIVE
 
 
 def terms_of(product: Product) -> ProductTerms:
@@ -289,6 +290,7 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
                 Policy.shares,
                 start.label("start"),
                 Policy.expiry_date,
+                Policy.expected_effective_date,
             ).where(
                 in_values(db.session, Policy.member_id, list(member_ids), sa.Integer),
                 Policy.product_id == ctx.product.id,
@@ -303,13 +305,15 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
     out: dict[int, dict] = {}
     new_start, new_end = ctx.effective, ctx.expiry
     statuses = _POLICY_STATUS
-    for member_id, status, shares, p_start, p_end in rows:
+    for member_id, status, shares, p_start, p_end, p_expected in rows:
         status = statuses[status]
         rec = out.setdefault(member_id, {"shares": 0})
         if status in POLICY_IN_FLIGHT:
             rec["in_flight"] = status.label
         elif p_start <= new_end and p_end >= new_start:
-            if p_start == new_start:
+            # the same period: the same start, or the same 预期生效时间 (the database's
+            # uq_policy_live_period: once reported, a second one could never become live)
+            if p_start == new_start or p_expected == new_start:
                 rec["same_period"] = True
             rec["shares"] += shares
     return out
@@ -411,5 +415,6 @@ def _copy_policies(ok: list[RowResult], ctx: EnrolContext, columns: list[str], b
         )
     raw = db.session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cur, cur.copy(f'COPY "{Policy.__table__.name}" ({cols}) FROM STDIN') as copy:
+    sql = f'COPY "{Policy.__table__.name}" ({cols}) FROM STDIN'
+    with driver_errors(sql), raw.cursor() as cur, cur.copy(sql) as copy:
         copy.write("".join(lines))

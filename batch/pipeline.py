@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,7 +24,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, RowStatus, db, utcnow
-from models.storage import failed_path, result_path, upload_path
+from models.base import begin_write
+from models.storage import result_path, upload_path
 from rules import Code
 
 from .reader import BatchFileError, Column, Table, read_table
@@ -199,23 +201,32 @@ def gc_paused():
             gc.enable()
 
 
-def _run_check(batch: ImportBatch, user) -> tuple[Kind, Context, Table, list[RowResult]]:
+def _read(batch: ImportBatch, user) -> tuple[Kind, Context, Table]:
+    """The kind, its parameters checked, and the stored file read; a file that cannot be read
+    marks the batch 无法读取 (unless it was processed: then it stays as it was processed)."""
     kind = get_kind(batch.kind.value)
     ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
     try:
         kind.prepare(ctx)
-        data = upload_path(batch).read_bytes()
-        with gc_paused():
-            table = read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
+        table = _read_table(batch, kind)
     except BatchFileError as exc:
         db.session.rollback()
         if batch.status != BatchStatus.PROCESSED:  # a processed batch stays processed (and is never run twice)
             batch.status, batch.message = BatchStatus.FAILED, str(exc)
             db.session.commit()
         raise
+    return kind, ctx, table
+
+
+def _read_table(batch: ImportBatch, kind: Kind) -> Table:
+    data = upload_path(batch).read_bytes()
     with gc_paused():
-        results = kind.check(table, ctx)
-    return kind, ctx, table, results
+        return read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
+
+
+def _check(kind: Kind, table: Table, ctx: Context) -> list[RowResult]:
+    with gc_paused():
+        return kind.check(table, ctx)
 
 
 def _count(batch: ImportBatch, results: list[RowResult]) -> None:
@@ -224,59 +235,99 @@ def _count(batch: ImportBatch, results: list[RowResult]) -> None:
     batch.error_rows = batch.total_rows - batch.ok_rows
 
 
+def _store_outcomes(batch: ImportBatch, results: list[RowResult], failed_only: bool) -> None:
+    """The batch's per-row outcomes, replacing what an earlier check stored: 业务校验 keeps its
+    failed rows (the 失败行下载 is made from them, by anyone, without checking again), 业务办理
+    every row."""
+    db.session.execute(sa.delete(ImportRow).where(ImportRow.batch_id == batch.id))
+    rows = [r for r in results if not r.ok] if failed_only else results
+    if rows:
+        bulk_insert(
+            db.session,
+            ImportRow.__table__,
+            ["batch_id", "row_no", "status", "code", "message", "warnings"],
+            _outcome_rows(batch.id, rows),
+        )
+
+
 def check_batch(batch: ImportBatch, user) -> Outcome:
-    """业务校验: every row against the rules and the database; writes only the batch record."""
-    kind, ctx, table, results = _run_check(batch, user)
+    """业务校验: every row against the rules and the database; writes only the batch record and
+    its failed rows' outcomes."""
+    kind, ctx, table = _read(batch, user)
+    results = _check(kind, table, ctx)
     if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
         _count(batch, results)
         batch.status = BatchStatus.CHECKED
+        batch.message = None
+        _store_outcomes(batch, results, failed_only=True)
     batch.checked_at = utcnow()
     db.session.commit()
     return Outcome(batch, table, results)
 
 
-def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None) -> Outcome:
-    """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
-    one transaction.  A batch is processed once; a second run creates nothing."""
+def _lock(batch: ImportBatch) -> None:
+    """Hold the batch's row for this transaction and read its state again: a second 业务办理 of
+    the same batch (pressed twice, two tabs) waits here for the first and then finds it done."""
+    db.session.execute(sa.select(ImportBatch.id).where(ImportBatch.id == batch.id).with_for_update())
+    db.session.refresh(batch)
     if batch.status == BatchStatus.PROCESSED:
         raise BatchFileError(
             f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
         )
-    kind, ctx, table, results = _run_check(batch, user)
-    ok_rows = [r for r in results if r.ok]
-    # the result file is written by a thread while this one waits for the database, and put in
-    # place only after the commit
-    result = ResultInBackground(result_path(batch), table, results)
-    try:
-        with gc_paused():
-            created = kind.write(ok_rows, ctx) if ok_rows else 0
-        bulk_insert(
-            db.session,
-            ImportRow.__table__,
-            ["batch_id", "row_no", "status", "code", "message", "warnings"],
-            _outcome_rows(batch.id, results),
-        )
-        _count(batch, results)
-        batch.created_rows = created
-        batch.status = BatchStatus.PROCESSED
-        batch.processed_at = utcnow()
-        db.session.commit()
-    except sa.exc.IntegrityError:
-        db.session.rollback()
-        result.discard()
-        raise BatchFileError(
-            "办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理"
-        ) from None
-    except Exception:
-        db.session.rollback()
-        result.discard()
-        raise
-    except BaseException:
-        result.discard()
-        raise
-    outcome = Outcome(batch, table, results, created)
-    result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
-    return outcome
+
+
+WRITE_ATTEMPTS = 3
+
+
+def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None) -> Outcome:
+    """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
+    one transaction.  A batch is processed once; a second run creates nothing.
+
+    When another writer got there first (the same people in another batch processed at the same
+    moment), the database's unique keys refuse the write (uq_policy_in_flight, the ID number):
+    nothing of it stays, the rows are checked again, now against what the other one wrote, and
+    those rows fail with their own codes (IN_FLIGHT, DUPLICATE, ALREADY_MEMBER) while the rest are
+    written."""
+    begin_write()
+    _lock(batch)
+    kind, ctx, table = _read(batch, user)
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        results = _check(kind, table, ctx)
+        ok_rows = [r for r in results if r.ok]
+        # the result file is written by a thread while this one waits for the database, and put in
+        # place only after the commit
+        result = ResultInBackground(result_path(batch), table, results)
+        try:
+            with gc_paused():
+                created = kind.write(ok_rows, ctx) if ok_rows else 0
+            _store_outcomes(batch, results, failed_only=False)
+            _count(batch, results)
+            batch.created_rows = created
+            batch.status = BatchStatus.PROCESSED
+            batch.message = None
+            batch.processed_at = utcnow()
+            db.session.commit()
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            result.discard()
+            if attempt == WRITE_ATTEMPTS:
+                raise BatchFileError(
+                    "办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理"
+                ) from None
+            begin_write()
+            _lock(batch)
+            continue
+        except Exception:
+            db.session.rollback()
+            result.discard()
+            raise
+        except BaseException:
+            result.discard()
+            raise
+        outcome = Outcome(batch, table, results, created)
+        result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
+        return outcome
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
@@ -295,23 +346,34 @@ def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
     )
 
 
-def write_failed(batch: ImportBatch, user) -> Path:
-    """失败行下载: the failed rows of the batch's file, re-checked now, in the template's columns."""
-    kind, ctx, table, results = _run_check(batch, user)
-    if batch.status == BatchStatus.PROCESSED:
-        # the outcome recorded when it was processed, not what a re-check says now
-        stored = {
-            row: (code, message)
-            for row, code, message in db.session.execute(
-                sa.select(ImportRow.row_no, ImportRow.code, ImportRow.message).where(
-                    ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR
-                )
+def write_failed(batch: ImportBatch, user=None) -> io.BytesIO:
+    """失败行下载: the failed rows of the batch's file, in the template's columns, with the reasons
+    its owner's 业务校验 (or 业务办理) stored.  Reads only: whoever downloads it, nothing is checked
+    again and nothing about the batch changes."""
+    if batch.status not in (BatchStatus.CHECKED, BatchStatus.PROCESSED):
+        raise BatchFileError("该批次还没有完成【业务校验】，没有失败行可以下载。请先【业务校验】")
+    kind = get_kind(batch.kind.value)
+    table = _read_table(batch, kind)
+    stored = {
+        row: (code, message)
+        for row, code, message in db.session.execute(
+            sa.select(ImportRow.row_no, ImportRow.code, ImportRow.message).where(
+                ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR
             )
-        }
-        results = [
-            RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
-            for r in results
-        ]
-    path = failed_path(batch)
-    write_failed_rows(path, [c for c in kind.columns if c.key in table.columns], table, results)
-    return path
+        )
+    }
+    results = [
+        RowResult(row, _code(stored[row][0]), stored[row][1]) if row in stored else RowResult(row)
+        for row, _cells in table.rows
+    ]
+    out = io.BytesIO()
+    write_failed_rows(out, [c for c in kind.columns if c.key in table.columns], table, results)
+    out.seek(0)
+    return out
+
+
+def _code(value):
+    try:
+        return Code(value)
+    except ValueError:  # a code stored by an older version
+        return value or "ERROR"

@@ -12,6 +12,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, send_file, stream_with_context, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -33,6 +34,28 @@ WORKFLOW = object()
 class ConfirmForm(FlaskForm):
     expected = HiddenField()
     phrase = StringField("请输入确认文字")
+
+
+CONFLICT = "其他人刚刚办理了其中部分记录，本次没有做任何操作。请重新查询、核对后再确认。"
+ATTEMPTS = 3
+
+
+def run_with_retries(action, ids, user, expected, params):
+    """Run the action in one transaction.  When the database's unique keys refuse its write
+    (another writer got there first: the same members enrolled at the same moment), nothing of
+    it stays and it runs again, now checking against what the other one wrote, so those rows are
+    listed as failed with their reasons; None when it still cannot be done."""
+    for _ in range(ATTEMPTS):
+        try:
+            result = action.run(ids, user, expected=expected, **params)
+            db.session.commit()
+            return result
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+        except Exception:
+            db.session.rollback()
+            raise
+    return None
 
 
 class BulkActionsMixin:
@@ -126,12 +149,21 @@ class BulkActionsMixin:
                         filters=self.active_filter_text(),
                         list_url=self.list_url(),
                     )
-                try:
-                    result = action.run(ids, user, expected=expected, **params)
-                    db.session.commit()
-                except Exception:
-                    db.session.rollback()
-                    raise
+                result = run_with_retries(action, ids, user, expected, params)
+                if result is None:
+                    warning = CONFLICT
+                    return self.render(
+                        "admin/bulk_confirm.html",
+                        action=action,
+                        summary=summarize(self.model, ids, action),
+                        params_form=params_form,
+                        confirm=confirm,
+                        warning=warning,
+                        lines=lines,
+                        refusal=refusal,
+                        filters=self.active_filter_text(),
+                        list_url=self.list_url(),
+                    )
                 flash(result.message, "success" if result.done else "warning")
                 if result.link and result.done:
                     endpoint, kwargs = result.link
