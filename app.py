@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import config as settings
 from models import db
+from models.session import DatabaseSessionInterface
 
 BASE_DIR = Path(__file__).resolve().parent
 migrate = Migrate()
@@ -29,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings.configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)
+    app.session_interface = DatabaseSessionInterface()  # the cookie holds only a random token
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=lambda: "zh_Hans_CN", timezone_selector=lambda: "Asia/Shanghai")

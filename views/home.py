@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import current_app, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 
+from actions.login import sms_budget_exhausted, sms_sent_today
 from models import (
     WORKFLOWS,
     ApplicationStatus,
@@ -18,7 +19,6 @@ from models import (
 from models.org import Role as R
 
 from .access import current_user
-from .auth import sms_budget_exhausted, sms_sent_today
 
 
 def _count(model, *conds) -> int:
