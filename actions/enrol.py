@@ -8,11 +8,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, SelectField
-from wtforms.validators import InputRequired, NumberRange, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
 
-from batch.enrolment import EnrolContext, EnrolRequest, check_enrolments, create_policies
+from batch.enrolment import EnrolContext, EnrolRequest, check_enrolments, create_policies, terms_of
 from models import Member, MemberStatus, Policy, PolicyStatus, Product, db, product_choices, products
 from models.roles import UNIT
+from rules.products import shares_for_amount
 
 from .base import BulkAction, Result
 from .forms import not_before_today
@@ -27,6 +28,18 @@ class _ProductForm(FlaskForm):
 
     validate_effective = not_before_today
 
+    def validate_amount(self, field):
+        """One 金额 for everyone must be whole shares of the chosen product: told here, before
+        anything is done, rather than as the same failure on every row."""
+        if field.data is None or not self.product.data or not str(self.product.data).isdigit():
+            return
+        product = db.session.get(Product, int(self.product.data))
+        if product is None:
+            raise ValidationError("请选择产品名称")
+        check = shares_for_amount(terms_of(product), field.data)
+        if not check.ok:
+            raise ValidationError(check.message)
+
 
 class EnrolForm(_ProductForm):
     amount = DecimalField(
@@ -38,9 +51,10 @@ class EnrolForm(_ProductForm):
 
 class RenewForm(_ProductForm):
     amount = DecimalField(
-        "投保金额（每人，元；不填则按原份数 × 每份金额）",
-        [Optional(), NumberRange(min=Decimal("0.01"), message="投保金额须大于0")],
+        "金额（每人，元）",
+        [Optional(), NumberRange(min=Decimal("0.01"), message="金额须大于0")],
         places=2,
+        description="填写后，每人按此金额续转：份数 = 金额 ÷ 每份金额。不填则每人保持原保单的份数。",
     )
 
 
@@ -84,14 +98,10 @@ def enrol_new_members(ids, user, expected=None, product=None, amount=None, effec
     member_ids = db.session.scalars(
         sa.select(Member.id).where(Member.id.in_(ids), Member.status == MemberStatus.CONFIRMED).order_by(Member.id)
     ).all()
-    prod = db.session.get(Product, int(product))
-    price = Decimal(prod.price)
-    shares = (amount / price) if price else 0
-    shares = int(shares) if shares == int(shares) else amount  # a non-whole share count fails AMOUNT_MISMATCH
-    requests = [
-        EnrolRequest(row=i, member_id=m, shares=shares if isinstance(shares, int) else 1)
-        for i, m in enumerate(member_ids, start=1)
-    ]
+    shares = _shares_of(product, amount)
+    if shares is None:  # not whole shares of the product: nothing is done (the form says so first)
+        return Result(0, 0, shares_for_amount(terms_of(db.session.get(Product, int(product))), amount).message)
+    requests = [EnrolRequest(row=i, member_id=m, shares=shares) for i, m in enumerate(member_ids, start=1)]
     product_obj, created, failures = _run(requests, user, product, effective, amount, "enrol")
     return Result(
         created,
@@ -101,16 +111,30 @@ def enrol_new_members(ids, user, expected=None, product=None, amount=None, effec
     )
 
 
+def _shares_of(product_id, amount) -> int | None:
+    product = db.session.get(Product, int(product_id))
+    check = shares_for_amount(terms_of(product), amount)
+    return check.value if check.ok else None
+
+
 def renew(ids, user, expected=None, product=None, amount=None, effective=None) -> Result:
-    """批量续转: a new 新建 policy per member of the query's effective policies that still passes
-    every rule (renewed_from set); the rest are listed with their reasons."""
+    """批量续转 (manual 一(二)3: 选择【产品名称】，输入金额，输入预期生效时间): a new 新建 policy per
+    member of the query's effective policies that still passes every rule (renewed_from set); the
+    rest are listed with their reasons.  The typed 金额 is everyone's new cover: 份数 = 金额 ÷ 每份金额
+    for all; without a 金额 each member keeps the shares of the policy renewed."""
+    shares = None
+    if amount is not None:
+        shares = _shares_of(product, amount)
+        if shares is None:  # not whole shares of the product: nothing is done (the form says so first)
+            return Result(0, 0, shares_for_amount(terms_of(db.session.get(Product, int(product))), amount).message)
     rows = db.session.execute(
         sa.select(Policy.id, Policy.member_id, Policy.shares)
         .where(Policy.id.in_(ids), Policy.status == PolicyStatus.EFFECTIVE)
         .order_by(Policy.id)
     ).all()
     requests = [
-        EnrolRequest(row=i, member_id=m, shares=s, renewed_from_id=pid) for i, (pid, m, s) in enumerate(rows, start=1)
+        EnrolRequest(row=i, member_id=m, shares=shares if shares is not None else s, renewed_from_id=pid)
+        for i, (pid, m, s) in enumerate(rows, start=1)
     ]
     product_obj, created, failures = _run(requests, user, product, effective, amount, "renew")
     return Result(
@@ -128,6 +152,7 @@ ENROL_NEW = BulkAction(
     from_states=(MemberStatus.CONFIRMED,),
     roles=UNIT,
     form=EnrolForm,
+    submit_label="确认保存",
     note="为当前查询结果中“财务确认”状态的会员投保：选择产品名称，输入投保金额和预期生效时间。"
     "不符合投保条件的会员会列出原因，可下载【批量投保失败人员名单】。",
 )
@@ -139,6 +164,7 @@ RENEW = BulkAction(
     roles=UNIT,
     form=RenewForm,
     with_amount=True,
+    submit_label="确认保存",
     note="为当前查询结果中“打印生效”的保单续转投保（即将到期或已到期的保单）：每位会员生成一条新建的投保记录。"
     "不再符合投保条件的会员（如已超龄）会列出原因。",
 )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import timedelta
 from functools import cache
@@ -27,6 +26,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import LoginFailure, SmsSend, User, db, utcnow
 from models.base import begin_write
+from models.sms import sms_budget_exhausted
+from rules.phone import MAINLAND_MOBILE
 
 CODE_TTL = timedelta(minutes=5)
 CODE_MAX_TRIES = 5
@@ -39,8 +40,6 @@ FREE_TRIES_PER_USER_ADDRESS = 3  # wrong passwords for one username from one add
 FREE_TRIES_PER_ADDRESS = 20  # wrong passwords from one address, whatever the username, then delays
 MAX_DELAY = timedelta(minutes=15)
 STEPUP_TTL = timedelta(minutes=5)
-MAINLAND_MOBILE = re.compile(r"^\+861[3-9]\d{9}$")
-BEIJING_OFFSET = timedelta(hours=8)  # the SMS budget's "today" is the day in Asia/Shanghai (no DST)
 
 GENERIC_FAILURE = "登录失败：用户名、密码或验证码不正确，或账户已被锁定。请核对后重试，多次失败请联系系统管理员。"
 MSG_THROTTLED = "密码错误次数较多，为保护账户，请于 {wait} 后再试。如忘记密码，请联系系统管理员重置。"
@@ -160,16 +159,6 @@ def _wrong_code(user, now) -> None:
 
 
 # --- SMS --------------------------------------------------------------------------------------------------
-
-
-def sms_sent_today(now=None) -> int:
-    now = now or utcnow()
-    start = (now + BEIJING_OFFSET).replace(hour=0, minute=0, second=0, microsecond=0) - BEIJING_OFFSET
-    return db.session.scalar(sa.select(sa.func.count()).select_from(SmsSend).where(SmsSend.sent_at >= start))
-
-
-def sms_budget_exhausted(now=None) -> bool:
-    return sms_sent_today(now) >= current_app.config["SMS_DAILY_BUDGET"]
 
 
 def _may_send(user, ip: str, now) -> str | None:

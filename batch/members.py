@@ -36,6 +36,7 @@ class MembersKind(Kind):
     columns = [NAME, ID_NUMBER]
     template_title = "批量入会"
     template_notes = MEMBER_NOTES
+    result_extra = (("会员编号", "member_no"),)  # the clerk needs the new numbers (e.g. for 投保)
 
     def prepare(self, ctx: Context) -> None:
         """The rows go to the uploader's unit; above unit level, to the unit named by `org_code`."""
@@ -71,14 +72,18 @@ class MembersKind(Kind):
 
         return check_admissions(requests(), AdmissionContext(ctx.user, ctx.today))
 
+    def assign(self, rows: list[RowResult], ctx: Context) -> None:
+        """The new 会员编号, reserved in one statement, so the result file can show them."""
+        for r, no in zip(rows, member_numbers(len(rows))):
+            r.values["member_no"] = no
+
     def write(self, rows: list[RowResult], ctx: Context) -> int:
         """All valid rows in one COPY/executemany, then one INSERT … SELECT of audit rows."""
-        numbers = member_numbers(len(rows))
         now, uid, org_id = utcnow(), ctx.user.id, ctx.org.id
         status, today, batch_id = MemberStatus.NEW.value, ctx.today, ctx.batch.id
         data = CopyRows(
             (
-                no,
+                v["member_no"],
                 v["id_number"],
                 v["name"],
                 v["gender"],
@@ -93,7 +98,7 @@ class MembersKind(Kind):
                 now,
                 1,
             )
-            for no, v in zip(numbers, (r.values for r in rows))
+            for v in (r.values for r in rows)
         )
         bulk_insert(
             db.session,

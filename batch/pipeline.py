@@ -118,9 +118,16 @@ class Kind:
     template_columns: list[Column] | None = None  # the template's columns (default: `columns`)
     template_title: str
     template_notes: list[str]
+    # columns the result file adds after 处理结果/失败原因 for the rows written: (header, key of
+    # RowResult.values), filled by `assign` before the result file is begun
+    result_extra: tuple = ()
 
     def prepare(self, ctx: Context) -> None:
         """Validate the kind's parameters (raise BatchFileError with a Chinese message)."""
+
+    def assign(self, rows: list[RowResult], ctx: Context) -> None:
+        """Give the valid rows what the database will hold and the result file shows (a bounded
+        number of statements), before `write`."""
 
     def check(self, table: Table, ctx: Context) -> list[RowResult]:
         raise NotImplementedError
@@ -294,10 +301,13 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         results = _check(kind, table, ctx)
         ok_rows = [r for r in results if r.ok]
-        # the result file is written by a thread while this one waits for the database, and put in
-        # place only after the commit
-        result = ResultInBackground(result_path(batch), table, results)
+        result = None
         try:
+            if ok_rows:
+                kind.assign(ok_rows, ctx)
+            # the result file is written by a thread while this one waits for the database, and put
+            # in place only after the commit
+            result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
             with gc_paused():
                 created = kind.write(ok_rows, ctx) if ok_rows else 0
             _store_outcomes(batch, results, failed_only=False)
@@ -309,7 +319,8 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
             db.session.commit()
         except sa.exc.IntegrityError:
             db.session.rollback()
-            result.discard()
+            if result is not None:
+                result.discard()
             if attempt == WRITE_ATTEMPTS:
                 raise BatchFileError(
                     "办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理"
@@ -319,10 +330,12 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
             continue
         except Exception:
             db.session.rollback()
-            result.discard()
+            if result is not None:
+                result.discard()
             raise
         except BaseException:
-            result.discard()
+            if result is not None:
+                result.discard()
             raise
         outcome = Outcome(batch, table, results, created)
         result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it

@@ -139,6 +139,25 @@ def check_amount(terms: ProductTerms, shares: int, amount: object) -> Check:
     return parsed
 
 
+def shares_for_amount(terms: ProductTerms, amount: object) -> Check:
+    """One 金额 for everyone (批量续转, 新会员投保): 份数 = 金额 ÷ 每份金额, a whole number from 1 to
+    the product's maximum; ``value`` is that share count.  Otherwise one message that says which
+    amounts the product allows, e.g. "金额 30.00 元不是每份金额 20.00 元的整数倍，职工意外伤害互助保障
+    可填：20.00、40.00、60.00、80.00、100.00 元"."""
+    parsed = parse_amount(amount)
+    if not parsed.ok:
+        return parsed
+    allowed = "、".join(f"{terms.price * n:.2f}" for n in range(1, terms.max_shares + 1))
+    shares, rest = divmod(parsed.value, terms.price)
+    if rest:
+        message = f"金额 {parsed.value:.2f} 元不是每份金额 {terms.price:.2f} 元的整数倍"
+    elif not 1 <= shares <= terms.max_shares:
+        message = f"金额 {parsed.value:.2f} 元为 {shares} 份，超过每人最多 {terms.max_shares} 份"
+    else:
+        return Check(True, None, "", "amount", (), int(shares))
+    return Check(False, Code.AMOUNT_MISMATCH, f"{message}，{terms.name}可填：{allowed} 元", "amount", (), None)
+
+
 def check_over_shares(terms: ProductTerms, existing_shares: int, new_shares: int) -> Check:
     """OVER_SHARES when the shares of overlapping policies plus the new ones exceed the max;
     ``value`` is that total."""

@@ -140,7 +140,9 @@ def test_process_creates_the_members_and_writes_the_result_file(cli, tmp_path):
     assert sorted(m.id_number for m in members) == sorted(ids)
     assert {m.org.code for m in members} == {"010101"}
     rows = [list(r) for r in openpyxl.load_workbook(out).active.iter_rows(values_only=True)]
-    assert rows[0] == HEADER + ["处理结果", "失败原因"]
+    assert rows[0] == HEADER + ["处理结果", "失败原因", "会员编号"]
+    numbers = {m.id_number: m.member_no for m in members}
+    assert [r[4] for r in rows[1:]] == [numbers[ids[0]], None, numbers[ids[1]]], "each admitted row's 会员编号"
     assert [r[:3] for r in rows[1:]] == [
         ["张伟", ids[0], "成功"],
         ["王芳", "110105900101123", "失败"],

@@ -574,9 +574,19 @@ def test_the_result_file_is_the_uploaded_sheet_plus_result_and_reason_columns(ct
     uploaded = [list(r) for r in openpyxl.load_workbook(path).active.iter_rows(values_only=True)]
     for f in (out_file, result_path(batch)):
         got = [list(r) for r in openpyxl.load_workbook(f).active.iter_rows(values_only=True)]
-        assert got[0] == HEADER + ["处理结果", "失败原因"]
+        assert got[0] == HEADER + ["处理结果", "失败原因", "会员编号"]
         assert [r[:2] for r in got] == [r[:2] for r in uploaded]
         assert [r[2] for r in got[1:]] == ["成功", "失败", "成功", "失败", "成功", "失败"]
+        # the new 会员编号 of each admitted row, as the database holds it; none for a failed row
+        numbers = dict(
+            db.session.execute(
+                sa.select(Member.id_number, Member.member_no).where(Member.import_batch_id == batch.id)
+            ).all()
+        )
+        assert len(numbers) == 3
+        for r in got[1:]:
+            expected = numbers.get(str(r[1]).replace(" ", "").upper()) if r[2] == "成功" else None
+            assert r[4] == expected and (r[2] != "成功" or re.fullmatch(r"\d{10}", r[4])), r
         assert got[1][3] is None
         assert got[2][3] == "姓名中间不得有空格"
         assert got[4][3] == "身份证号必须为18位"

@@ -78,8 +78,11 @@ def test_clerk_uploads_checks_and_processes_a_file_then_downloads_the_result(app
         assert {m.org.code for m in made} == {"010101"} and len(made) == 2
     result = openpyxl.load_workbook(io.BytesIO(client.get(f"{loc}result/").data)).active
     rows = [[c.value for c in r] for r in result.iter_rows()]
-    assert rows[0] == ["姓名", "身份证号", "处理结果", "失败原因"]
+    assert rows[0] == ["姓名", "身份证号", "处理结果", "失败原因", "会员编号"]
     assert rows[1][2] == "成功" and rows[3][2] == "失败" and "姓名中间不得有空格" in rows[3][3]
+    with app.app_context():
+        no = db.session.scalar(sa.select(Member.member_no).where(Member.name == "甲一"))
+    assert rows[1][4] == no and rows[3][4] is None
     failed = openpyxl.load_workbook(io.BytesIO(client.get(f"{loc}failed/").data)).active
     assert [[c.value for c in r][:2] for r in failed.iter_rows()][1:] == [
         ["丙 三", make_id(15)],

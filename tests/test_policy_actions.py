@@ -331,6 +331,60 @@ def test_renewal_renews_effective_policies_and_skips_a_woman_who_turned_55(app, 
     assert len(audit_rows(app, "renew", [p.id for m in members.values() for p in policies_of(app, m)])) == 2
 
 
+def test_renewal_with_one_amount_gives_everyone_that_cover_whatever_their_shares_were(app, clerk1):
+    """The issue's case: 25 effective P03 policies of mixed shares, 金额 40 → everyone 2 shares."""
+    start = add_months(EFF, -12)
+    members = [make_member(app, f"测一额{i:02d}", age=30 + i % 20, male=i % 2 == 0) for i in range(25)]
+    old = [
+        make_policy(app, m, "P03", PolicyStatus.EFFECTIVE, start=start, shares=1 + i % 5) for i, m in enumerate(members)
+    ]
+    query = qs(status="EFFECTIVE", name="测一额")
+    html, n = confirm(clerk1, "renew", query)
+    assert n == 25
+    assert "【确认保存】" not in html and ">确认保存</button>" in html, "the manual's button word"
+    assert "份数 = 金额 ÷ 每份金额" in html
+    page = execute(
+        clerk1,
+        "renew",
+        query,
+        n,
+        **{"p-product": str(product_id(app, "P03")), "p-amount": "40", "p-effective": EFF.isoformat()},
+    )
+    assert "已续转 25 人（职工意外伤害互助保障），续转失败 0 人" in page.get_data(as_text=True)
+    for m, pid in zip(members, old):
+        (new,) = [p for p in policies_of(app, m) if p.id != pid]
+        assert (new.shares, new.amount, new.renewed_from_id) == (2, Decimal("40.00"), pid)
+
+
+def test_renewal_with_an_amount_that_is_no_whole_share_or_too_many_shares_does_nothing_and_says_why(app, clerk1):
+    m = make_member(app, "测一额错")
+    pid = make_policy(app, m, "P03", PolicyStatus.EFFECTIVE, start=add_months(EFF, -12), shares=3)
+    query = qs(status="EFFECTIVE", name="测一额错")
+    params = {"p-product": str(product_id(app, "P03")), "p-effective": EFF.isoformat()}
+    for amount, told in (
+        (
+            "30",
+            "金额 30.00 元不是每份金额 20.00 元的整数倍，职工意外伤害互助保障可填：20.00、40.00、60.00、80.00、100.00 元",
+        ),
+        ("120", "金额 120.00 元为 6 份，超过每人最多 5 份"),
+    ):
+        html = execute(clerk1, "renew", query, 1, **params, **{"p-amount": amount}).get_data(as_text=True)
+        assert told in html, amount
+        assert "本次没有做任何操作" in html and "已续转" not in html
+    assert [p.id for p in policies_of(app, m)] == [pid]
+
+
+def test_renewal_without_an_amount_keeps_each_members_shares(app, clerk1):
+    start = add_months(EFF, -12)
+    members = [make_member(app, f"测原份{i}", age=35) for i in range(3)]
+    old = [make_policy(app, m, "P03", PolicyStatus.EFFECTIVE, start=start, shares=i + 1) for i, m in enumerate(members)]
+    query = qs(status="EFFECTIVE", name="测原份")
+    params = {"p-product": str(product_id(app, "P03")), "p-amount": "", "p-effective": EFF.isoformat()}
+    assert "已续转 3 人" in execute(clerk1, "renew", query, 3, **params).get_data(as_text=True)
+    got = [[(p.shares, p.amount) for p in policies_of(app, m) if p.id != pid] for m, pid in zip(members, old)]
+    assert got == [[(1, Decimal("20.00"))], [(2, Decimal("40.00"))], [(3, Decimal("60.00"))]]
+
+
 def test_renewing_twice_creates_nothing_the_second_time(app, clerk1):
     m = make_member(app, "测续转丁")
     make_policy(app, m, "P03", PolicyStatus.EFFECTIVE, start=add_months(EFF, -12))
@@ -435,7 +489,7 @@ def test_new_member_enrolment_of_every_confirmed_member_of_the_unit(app, clerk1)
         )
 
 
-def test_new_member_enrolment_with_an_amount_that_is_no_whole_share_fails_everyone(app, clerk1):
+def test_new_member_enrolment_with_an_amount_that_is_no_whole_share_is_told_once_before_anything_is_done(app, clerk1):
     m = make_member(app, "测新投己")
     query = qs(status="CONFIRMED", name="测新投己")
     html = execute(
@@ -446,7 +500,9 @@ def test_new_member_enrolment_with_an_amount_that_is_no_whole_share_fails_everyo
         endpoint="members",
         **{"p-product": str(product_id(app, "P03")), "p-amount": "30", "p-effective": EFF.isoformat()},
     ).get_data(as_text=True)
-    assert "已投保 0 人" in html and "投保金额与份数不符" in html
+    assert "金额 30.00 元不是每份金额 20.00 元的整数倍" in html
+    assert "请按提示填写后再点【确认保存】。本次没有做任何操作。" in html
+    assert "已投保" not in html
     assert policies_of(app, m) == []
 
 

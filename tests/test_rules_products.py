@@ -232,3 +232,20 @@ def test_a_term_covers_exactly_its_months(effective, months):
     expiry = policy_expiry(effective, months)
     assert effective <= expiry
     assert not periods_overlap(effective, expiry, add_months(effective, months), None)
+
+
+def test_one_amount_for_everyone_is_whole_shares_within_the_products_limits():
+    from rules.products import shares_for_amount
+
+    p03 = ProductTerms("P03", "职工意外伤害互助保障", Decimal("20.00"), 5)
+    assert shares_for_amount(p03, Decimal("40")).value == 2
+    assert shares_for_amount(p03, "100.00").value == 5
+    for amount, words in (
+        ("30", "不是每份金额 20.00 元的整数倍"),
+        ("120", "为 6 份，超过每人最多 5 份"),
+        ("10", "不是"),
+    ):
+        check = shares_for_amount(p03, amount)
+        assert not check.ok and check.code == Code.AMOUNT_MISMATCH and words in check.message
+        assert check.message.endswith("职工意外伤害互助保障可填：20.00、40.00、60.00、80.00、100.00 元")
+    assert shares_for_amount(p03, "abc").code == Code.AMOUNT_INVALID

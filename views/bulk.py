@@ -36,7 +36,7 @@ class ConfirmForm(FlaskForm):
     phrase = StringField("请输入确认文字")
 
 
-CONFLICT = "其他人刚刚办理了其中部分记录，本次没有做任何操作。请重新查询、核对后再确认。"
+CONFLICT = "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。请刷新后核对，再重新确认。"
 ATTEMPTS = 3
 
 
@@ -85,17 +85,37 @@ class BulkActionsMixin:
 
     def current_query(self):
         """The list screen's query: its search panel, within the user's scope (views/base.py
-        `get_query`) — the very query the list shows."""
-        return self.get_query()
+        `get_query`) — the very query the list shows; on one record's page (`rid`), that record."""
+        query = self.get_query()
+        rid = self.single_record_id()
+        if rid is not None:  # one record's page: its buttons act on it alone (narrows, never widens)
+            query = query.filter(self.model.id == rid)
+        return query
+
+    def single_record_id(self) -> int | None:
+        """`rid`: the record whose detail page's button opened the action."""
+        rid = request.args.get("rid")
+        if rid is None:
+            return None
+        try:
+            return int(rid)
+        except ValueError:
+            abort(404)
 
     def current_ids(self):
         return self.current_query().with_entities(self.model.id).statement
 
     def active_filter_text(self) -> list[str]:
         """The search panel's conditions in Chinese, for the confirmation page."""
-        return self.panel_state().describe()
+        out = self.panel_state().describe()
+        if self.single_record_id() is not None:
+            out = [*out, f"仅此一条（编号 {self.single_record_id()}）"]
+        return out
 
     def list_url(self) -> str:
+        rid = self.single_record_id()
+        if rid is not None:  # back to the record's own page
+            return self.get_url(".details_view", id=rid)
         qs = request.query_string.decode()
         return self.get_url(".index_view") + (f"?{qs}" if qs else "")
 
@@ -114,15 +134,18 @@ class BulkActionsMixin:
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
         lines, refusal = action.precheck(ids, user) if action.precheck else ([], None)
-        warning = None
+        warning, result = None, None
         if request.method == "POST" and action.run is not None and confirm.validate_on_submit():
             expected = int(confirm.expected.data or -1)
             if refusal:
                 warning = refusal
             elif action.confirm_phrase and (confirm.phrase.data or "").strip() != action.confirm_phrase:
-                warning = f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【确定】。本次没有做任何操作。"
+                warning = (
+                    f"确认文字不正确：请输入“{action.confirm_phrase}”四个字后再点【{action.submit_label}】。"
+                    "本次没有做任何操作。"
+                )
             elif params_form is not None and not params_form.validate():
-                warning = "请按提示填写后再点【确定】。"
+                warning = f"请按提示填写后再点【{action.submit_label}】。本次没有做任何操作。"
             elif expected != summary.actionable:
                 warning = (
                     f"数据已变化：确认时为 {expected} 条，现在为 {summary.actionable} 条。"
@@ -152,18 +175,8 @@ class BulkActionsMixin:
                 result = run_with_retries(action, ids, user, expected, params)
                 if result is None:
                     warning = CONFLICT
-                    return self.render(
-                        "admin/bulk_confirm.html",
-                        action=action,
-                        summary=summarize(self.model, ids, action),
-                        params_form=params_form,
-                        confirm=confirm,
-                        warning=warning,
-                        lines=lines,
-                        refusal=refusal,
-                        filters=self.active_filter_text(),
-                        list_url=self.list_url(),
-                    )
+                    summary = summarize(self.model, ids, action)
+            if result is not None:
                 flash(result.message, "success" if result.done else "warning")
                 if result.link and result.done:
                     endpoint, kwargs = result.link

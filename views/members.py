@@ -7,17 +7,16 @@ from datetime import date
 from flask import flash, g, get_flashed_messages
 from flask_admin import expose
 from flask_admin.babel import gettext
-from markupsafe import Markup
 
 from actions import enrol as enrol_actions
 from actions import members as member_actions
-from models import MEMBER_EDITABLE, MEMBER_WORKFLOW, Member, MemberStatus, db, member_numbers
+from models import MEMBER_WORKFLOW, Member, MemberStatus, db, member_numbers
 from models import MemberStatus as MS
 from rules import normalize_id, parse_member_no
 
 from . import access, panel
 from .access import current_user
-from .base import ScopedModelView
+from .base import ScopedModelView, record_link
 from .bulk import WORKFLOW
 from .member_form import MemberEntryForm
 
@@ -71,12 +70,7 @@ def member_panel(with_status: bool) -> list:
 class MemberAdmissionView(ScopedModelView):
     """入会管理: new members, reported up for 财务确认."""
 
-    column_formatters = {
-        "member_no": lambda v, c, m, n: Markup('<a href="{}">{}</a>').format(
-            v.get_url(".edit_view" if m.status in MEMBER_EDITABLE and v.can_edit else ".details_view", id=m.id),
-            m.member_no,
-        )
-    }
+    column_formatters = {"member_no": record_link(lambda m: m.member_no)}
 
     roles = access.BUSINESS
     create_roles = edit_roles = delete_roles = access.UNIT
@@ -103,6 +97,10 @@ class MemberAdmissionView(ScopedModelView):
     search_panel = member_panel(with_status=True)
     form = MemberEntryForm
     workflow = MEMBER_WORKFLOW
+
+    def record_title(self, model):
+        return f"会员编号 {model.member_no} {model.name}（{model.status.label}）"
+
     bulk_actions = [WORKFLOW, enrol_actions.ENROL_NEW, member_actions.DELETE_ALL]
 
     def on_form_prefill(self, form, id):
@@ -112,8 +110,10 @@ class MemberAdmissionView(ScopedModelView):
         super().on_model_change(form, model, is_created)
         model.gender = form.checked["gender"]
         model.birth_date = form.checked["birth_date"]
-        model.over_age_exception = bool(form.over_age_exception.data)
-        model.over_age_note = form.over_age_note.data or None
+        approved = form.over_age_app  # the agency's decision on this ID number, if any (超龄例外申请)
+        model.over_age_exception = approved is not None
+        model.over_age_note = approved.reason if approved is not None else None
+        model.over_age_approved_by_id = approved.decided_by_id if approved is not None else None
         if is_created:
             user = current_user()
             model.org_id = user.org_id
@@ -126,10 +126,14 @@ class MemberAdmissionView(ScopedModelView):
     edit_template = "admin/member_form.html"
 
     def after_model_change(self, form, model, is_created):
+        if form.over_age_app is not None and form.over_age_app.member_id is None:
+            form.over_age_app.member_id = model.id  # the approved request now names its member
         super().after_model_change(form, model, is_created)
         if is_created:
             flash(f"已保存：{model.name}，会员编号 {model.member_no}", "success")
             g.member_saved = True
+        for fix in form.fixes:  # the clerk sees what was saved, not only what was typed
+            flash(fix, "info")
 
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
@@ -142,15 +146,11 @@ class MemberAdmissionView(ScopedModelView):
         return response
 
 
-def _member_no_link(view, context, model, name):
-    return Markup('<a href="{}">{}</a>').format(view.get_url(".details_view", id=model.id), model.member_no)
-
-
 class MemberQueryView(ScopedModelView):
     """会员信息查询: find a member by 会员号, 姓名 or 身份证号 and see their policies and claims."""
 
     details_template = "admin/member_detail.html"
-    column_formatters = {"member_no": _member_no_link}
+    column_formatters = {"member_no": record_link(lambda m: m.member_no)}
     column_details_list = [
         "member_no",
         "name",

@@ -22,7 +22,7 @@ from rules import Code, age_on, next_month, parse_id, parse_member_no, policy_ex
 
 from . import access, panel
 from .access import current_user, has_role
-from .base import ScopedModelView, money_formatter
+from .base import ScopedModelView, money_formatter, record_link
 from .bulk import WORKFLOW
 from .policy_form import PolicyEntryForm
 
@@ -103,7 +103,11 @@ class PolicyView(ScopedModelView):
         "org",
     ]
     column_labels = POLICY_LABELS
-    column_formatters = {"amount": money_formatter("amount"), "status": _return_reason}
+    column_formatters = {
+        "member.member_no": record_link(lambda p: p.member.member_no),
+        "amount": money_formatter("amount"),
+        "status": _return_reason,
+    }
     column_default_sort = ("id", True)
     # the member's columns come with the row (one query, not one per row); the CSV export is
     # streamed after the request's session is gone, where a lazy load of `member` fails
@@ -130,6 +134,11 @@ class PolicyView(ScopedModelView):
     create_template = "admin/policy_form.html"
     edit_template = "admin/policy_form.html"
     workflow = POLICY_WORKFLOW
+
+    def record_title(self, model):
+        m = model.member
+        return f"会员编号 {m.member_no} {m.name} 的投保记录（{model.product.name}，{model.status.label}）"
+
     bulk_actions = [
         policy_actions.TOTALS,
         WORKFLOW,

@@ -12,9 +12,10 @@ from markupsafe import Markup
 from wtforms import PasswordField, SelectField, StringField, validators
 from wtforms.widgets import TextInput
 
-from actions.login import MAINLAND_MOBILE, client_ip, send_stepup_code, use_stepup_code
+from actions.login import client_ip, send_stepup_code, use_stepup_code
 from models import AuditLog, Org, OrgLevel, Role, User, db, end_sessions, write_audit
 from models.audit import ACTION_LABELS
+from rules.phone import MAINLAND_MOBILE
 
 from . import panel
 from .access import ADMIN as ADMIN_ONLY

@@ -293,7 +293,9 @@ def test_batch_admission_from_template_to_result_files(page, live_server, tmp_pa
     result = tmp_path / "result.xlsx"
     dl.value.save_as(result)
     rows = list(load_workbook(result).worksheets[0].iter_rows(values_only=True))
-    assert list(rows[0][:4]) == ["姓名", "身份证号", "处理结果", "失败原因"]
+    assert list(rows[0]) == ["姓名", "身份证号", "处理结果", "失败原因", "会员编号"]
+    assert all(re.fullmatch(r"\d{10}", r[4]) for r in rows[1:] if r[2] == "成功"), "each admitted row's 会员编号"
+    assert rows[3][4] is None
     assert [r[2] for r in rows[1:]] == ["成功", "成功", "失败", "成功", "成功"]
     assert f"检验位应为{right_check_digit(bad)}" in rows[3][3]
     assert [r[1] for r in rows[1:]] == [p[1] for p in people]

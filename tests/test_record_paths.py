@@ -1,0 +1,86 @@
+"""The manual's single-record paths (一(五)3/4): 点击查询结果中的会员编号进入修改、删除界面 — on every list
+that shows a 会员编号 — and the edit page's 【删除】 beside 【保存并退出】, only while the record is 新建/打回."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from conftest import csrf_token, login_as
+
+from models import Member, MemberStatus, Org, Policy, PolicyStatus, db
+
+LINK = re.compile(r'<td class="col-(?:member_no|member\.member_no)">\s*<a href="([^"]+)">(\d{10})</a>')
+
+
+def _links(html):
+    return LINK.findall(html)
+
+
+def test_the_member_number_leads_into_the_record_on_every_list_that_shows_it(app, client):
+    login_as(app, client, "clerk1")
+    for url, into in (
+        ("/admin/members/?status=NEW", "/admin/members/edit/"),
+        ("/admin/members/?status=CONFIRMED", "/admin/members/details/"),
+        ("/admin/member_query/", "/admin/member_query/details/"),
+        ("/admin/policies/?status=NEW", "/admin/policies/edit/"),
+        ("/admin/policies/?status=EFFECTIVE", "/admin/policies/details/"),
+        ("/admin/expiring/", "/admin/expiring/details/"),
+    ):
+        links = _links(client.get(url).get_data(as_text=True))
+        assert links, url
+        assert all(href.startswith(into) for href, _ in links), (url, links[:2])
+        href, no = links[0]
+        page = client.get(href.replace("&amp;", "&"))
+        assert page.status_code == 200 and no in page.get_data(as_text=True), href
+    # an agency cannot change a unit's records: its links lead to the details
+    login_as(app, client, "agency1")
+    links = _links(client.get("/admin/policies/?status=NEW").get_data(as_text=True))
+    assert links and all(h.startswith("/admin/policies/details/") for h, _ in links)
+
+
+def test_the_link_returns_to_the_same_query(app, client):
+    login_as(app, client, "clerk1")
+    href, _ = _links(client.get("/admin/members/?status=NEW").get_data(as_text=True))[0]
+    assert "url=/admin/members/?status%3DNEW" in href
+
+
+def _one(app, model, status, unit="010101"):
+    with app.app_context():
+        return db.session.scalar(
+            sa.select(model.id).join(Org, Org.id == model.org_id).where(Org.code == unit, model.status == status)
+        )
+
+
+def test_the_edit_page_has_delete_beside_save_and_exit_and_it_deletes(app, client):
+    login_as(app, client, "clerk1")
+    pk = _one(app, Member, MemberStatus.NEW)
+    html = client.get(f"/admin/members/edit/?id={pk}&url=/admin/members/?status=NEW").get_data(as_text=True)
+    buttons = html[html.index('class="col-md-offset-2 col-md-10 submit-row"') :]
+    assert buttons.index('value="保存并退出"') < buttons.index("【删除】")
+    form = re.search(r'<form id="record-delete-form" method="post" action="([^"]+)"', html)
+    assert form and form.group(1) == "/admin/members/delete/"
+    page = client.post(
+        "/admin/members/delete/", data={"id": pk, "url": "/admin/members/?status=NEW", "csrf_token": csrf_token(client)}
+    )
+    assert page.status_code == 302 and page.headers["Location"].endswith("/admin/members/?status=NEW")
+    with app.app_context():
+        assert db.session.get(Member, pk) is None
+
+    pid = _one(app, Policy, PolicyStatus.RETURNED)
+    assert "【删除】" in client.get(f"/admin/policies/edit/?id={pid}").get_data(as_text=True)
+
+
+def test_no_delete_on_a_record_that_may_no_longer_change(app, client):
+    login_as(app, client, "clerk1")
+    pid = _one(app, Policy, PolicyStatus.REPORTED)
+    page = client.get(f"/admin/policies/edit/?id={pid}")
+    assert page.status_code == 302, "a reported policy opens as details, with the reason"
+    assert "【删除】" not in client.get(page.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_export_has_the_member_number_as_text_not_a_link(app, client):
+    login_as(app, client, "clerk1")
+    for endpoint in ("members", "member_query", "policies", "expiring"):
+        csv = client.get(f"/admin/{endpoint}/export/csv/").get_data(as_text=True)
+        assert re.search(r"(^|,)\d{10},", csv, re.M) and "<a " not in csv, endpoint
