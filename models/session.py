@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -82,48 +83,52 @@ class DatabaseSessionInterface(SessionInterface):
         return ServerSession(data, token=token, user_id=row.user_id, expires_at=row.expires_at)
 
     def save_session(self, app, session: ServerSession, response):
+        """Written after the view has committed what it meant to (what it left pending is rolled
+        back, not saved with the session).  A streamed response (an export) still reads through
+        the request's session after this runs: its session is written through a session, and a
+        connection, of its own."""
         name = self.get_cookie_name(app)
         domain, path = self.get_cookie_domain(app), self.get_cookie_path(app)
         if not session:
             if session.token is not None:  # emptied (logout): the row goes, the cookie too
-                db.session.rollback()
-                _delete(session.token)
+                with _writer(response) as s:
+                    s.execute(sa.delete(UserSession).where(UserSession.id == _key(session.token)))
+                    s.commit()
                 response.delete_cookie(name, domain=domain, path=path)
             return
         if not session.modified and not session.renew:
             return
-        # the view has committed what it meant to; anything it left pending is not the session's to save
-        db.session.rollback()
         now = utcnow()
         uid = session.get("uid")
-        if session.renew or uid != session.user_id or session.expires_at is None:
-            if session.token is not None:
-                _delete(session.token)
-            session.token = secrets.token_urlsafe(32)
-            lifetime = app.permanent_session_lifetime if uid is not None else ANONYMOUS_LIFETIME
-            session.expires_at = now + lifetime
-            _purge_expired(now)
-            db.session.add(
-                UserSession(
-                    id=_key(session.token),
-                    user_id=uid,
-                    data=_serializer.dumps(dict(session)),
-                    created_at=now,
-                    expires_at=session.expires_at,
+        with _writer(response) as s:
+            if session.renew or uid != session.user_id or session.expires_at is None:
+                if session.token is not None:
+                    s.execute(sa.delete(UserSession).where(UserSession.id == _key(session.token)))
+                session.token = secrets.token_urlsafe(32)
+                lifetime = app.permanent_session_lifetime if uid is not None else ANONYMOUS_LIFETIME
+                session.expires_at = now + lifetime
+                s.execute(sa.delete(UserSession).where(UserSession.expires_at <= now))  # the expired ones go
+                s.add(
+                    UserSession(
+                        id=_key(session.token),
+                        user_id=uid,
+                        data=_serializer.dumps(dict(session)),
+                        created_at=now,
+                        expires_at=session.expires_at,
+                    )
                 )
-            )
-            db.session.commit()
-            session.renew = False
-        else:
-            done = db.session.execute(
-                sa.update(UserSession)
-                .where(UserSession.id == _key(session.token), UserSession.expires_at > now)
-                .values(data=_serializer.dumps(dict(session)))
-            ).rowcount
-            db.session.commit()
-            if not done:  # ended meanwhile (logout elsewhere, password reset): stays ended
-                response.delete_cookie(name, domain=domain, path=path)
-                return
+                s.commit()
+                session.renew = False
+            else:
+                done = s.execute(
+                    sa.update(UserSession)
+                    .where(UserSession.id == _key(session.token), UserSession.expires_at > now)
+                    .values(data=_serializer.dumps(dict(session)))
+                ).rowcount
+                s.commit()
+                if not done:  # ended meanwhile (logout elsewhere, password reset): stays ended
+                    response.delete_cookie(name, domain=domain, path=path)
+                    return
         response.set_cookie(
             name,
             session.token,
@@ -136,13 +141,14 @@ class DatabaseSessionInterface(SessionInterface):
         )
 
 
-def _delete(token: str) -> None:
-    db.session.execute(sa.delete(UserSession).where(UserSession.id == _key(token)))
-    db.session.commit()
-
-
-def _purge_expired(now) -> None:
-    db.session.execute(sa.delete(UserSession).where(UserSession.expires_at <= now))
+@contextmanager
+def _writer(response):
+    if response.is_streamed:
+        with db.session.session_factory() as s:
+            yield s
+    else:
+        db.session.rollback()
+        yield db.session
 
 
 def end_sessions(user_id: int, keep: str | None = None) -> int:

@@ -120,6 +120,14 @@ STEPUP_REFUSED = (
 )
 
 
+def _old_value(model, key: str):
+    """The value `key` had before the form changed it (or has, unchanged)."""
+    h = sa.inspect(model).attrs[key].history
+    if h.deleted:
+        return h.deleted[0]
+    return h.unchanged[0] if h.unchanged else getattr(model, key)
+
+
 class UserView(ScopedModelView):
     """系统管理 → 用户.  Only 系统管理员 grants (or touches an account of) 系统管理员; nobody
     changes their own role or 停用s themselves; a change of phone or password is audited and needs
@@ -202,7 +210,7 @@ class UserView(ScopedModelView):
     def on_model_change(self, form, model, is_created):
         actor = current_user()
         history = sa.inspect(model).attrs
-        old_role = history.role.loaded_value if not is_created else None
+        old_role = None if is_created else _old_value(model, "role")
         if not is_created and model.id == actor.id:
             wanted = form.role.data or old_role.value  # a disabled field is not posted
             if wanted != old_role.value:

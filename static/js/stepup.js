@@ -22,8 +22,4 @@
         .catch(function () { btn.disabled = false; if (msg) { msg.textContent = '网络异常，请稍后重试。'; } });
     });
   });
-  // a form that asks before it is sent (data-confirm), without an inline handler (CSP)
-  document.querySelectorAll('form[data-confirm]').forEach(function (f) {
-    f.addEventListener('submit', function (e) { if (!window.confirm(f.dataset.confirm)) { e.preventDefault(); } });
-  });
 })();
