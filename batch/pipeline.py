@@ -2,7 +2,7 @@
 
     create_batch  -> the ImportBatch record and the stored file (size limit, sha256)
     check_batch   -> read, check every row against the rules and the database; writes nothing
-                     but the batch record
+                     but the batch record, its stage and its failed rows' outcomes
     process_batch -> re-check and write every valid row in one transaction, with per-row
                      outcomes, audit rows and the result file
 
@@ -28,6 +28,7 @@ from models.base import begin_write
 from models.storage import result_path, upload_path
 from rules import Code
 
+from . import stage
 from .reader import BatchFileError, Column, Table, read_table
 from .result import ResultInBackground, write_failed_rows
 from .sql import CopyRows, bulk_insert
@@ -46,6 +47,8 @@ class RowResult:
     message: str = ""
     warnings: tuple = ()
     values: dict = field(default_factory=dict)  # cleaned values the kind writes
+    # what the database said about the row, kept in the stage (batch/stage.py): the kind's stage_row
+    facts: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -135,6 +138,25 @@ class Kind:
     def write(self, rows: list[RowResult], ctx: Context) -> int:
         raise NotImplementedError
 
+    # --- one pass per file (batch/stage.py): what the check keeps, and the write from it
+    stage_columns: tuple = ()  # the BatchStage columns the kind fills, besides the outcome
+
+    def stage_row(self, r: RowResult) -> tuple:
+        """The values of `stage_columns` for one checked row."""
+        return ()
+
+    def stage_fingerprint(self, ctx: Context) -> list:
+        """What the check depended on besides the rows it re-verifies (goes into stage_key)."""
+        return []
+
+    def stage_changed(self, ctx: Context) -> bool:
+        """Set-based, in the write transaction: did any fact a row was checked on change since?"""
+        return True
+
+    def write_staged(self, rows: list[RowResult], ctx: Context) -> int:
+        """Write the passing rows from the stage (INSERT … SELECT) with their audit rows."""
+        raise NotImplementedError
+
 
 KINDS: dict[str, Kind] = {}
 
@@ -208,6 +230,10 @@ def gc_paused():
             gc.enable()
 
 
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
+
+
 def _read(batch: ImportBatch, user) -> tuple[Kind, Context, Table]:
     """The kind, its parameters checked, and the stored file read; a file that cannot be read
     marks the batch 无法读取 (unless it was processed: then it stays as it was processed)."""
@@ -231,9 +257,17 @@ def _read_table(batch: ImportBatch, kind: Kind) -> Table:
         return read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
 
 
-def _check(kind: Kind, table: Table, ctx: Context) -> list[RowResult]:
+def _check(kind: Kind, table: Table, ctx: Context, progress=_no_progress) -> list[RowResult]:
+    progress("check", 0, len(table.rows))
     with gc_paused():
-        return kind.check(table, ctx)
+        results = kind.check(table, ctx)
+    progress("check", len(results), len(results))
+    return results
+
+
+def _run_check(batch: ImportBatch, user, progress=_no_progress) -> tuple[Kind, Context, Table, list[RowResult]]:
+    kind, ctx, table = _read(batch, user)
+    return kind, ctx, table, _check(kind, table, ctx, progress)
 
 
 def _count(batch: ImportBatch, results: list[RowResult]) -> None:
@@ -242,39 +276,49 @@ def _count(batch: ImportBatch, results: list[RowResult]) -> None:
     batch.error_rows = batch.total_rows - batch.ok_rows
 
 
-def _store_outcomes(batch: ImportBatch, results: list[RowResult], failed_only: bool) -> None:
-    """The batch's per-row outcomes, replacing what an earlier check stored: 业务校验 keeps its
-    failed rows (the 失败行下载 is made from them, by anyone, without checking again), 业务办理
-    every row."""
-    db.session.execute(sa.delete(ImportRow).where(ImportRow.batch_id == batch.id))
-    rows = [r for r in results if not r.ok] if failed_only else results
-    if rows:
-        bulk_insert(
-            db.session,
-            ImportRow.__table__,
-            ["batch_id", "row_no", "status", "code", "message", "warnings"],
-            _outcome_rows(batch.id, rows),
-        )
-
-
-def check_batch(batch: ImportBatch, user) -> Outcome:
+def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
     """业务校验: every row against the rules and the database; writes only the batch record and
-    its failed rows' outcomes."""
-    kind, ctx, table = _read(batch, user)
-    results = _check(kind, table, ctx)
+    what it checked (its stage, batch/stage.py), from which 业务办理 writes.
+    `progress(phase, rows done, rows in all)` hears how far it got (batch/jobs.py)."""
+    kind, ctx, table, results = _run_check(batch, user, progress)
     if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
         _count(batch, results)
         batch.status = BatchStatus.CHECKED
         batch.message = None
-        _store_outcomes(batch, results, failed_only=True)
+        try:
+            with gc_paused():
+                stage.write_stage(kind, ctx, table, results)
+            _store_failed(batch, results)
+        except BaseException:
+            db.session.rollback()
+            raise
     batch.checked_at = utcnow()
     db.session.commit()
     return Outcome(batch, table, results)
 
 
+def _store_failed(batch: ImportBatch, results: list[RowResult]) -> None:
+    """业务校验 keeps its failed rows' outcomes (replacing an earlier check's): the 失败行下载 and the
+    remedies are made from them, by anyone, without checking again (GET never writes)."""
+    _clear_outcomes(batch.id)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        bulk_insert(
+            db.session,
+            ImportRow.__table__,
+            ["batch_id", "row_no", "status", "code", "message", "warnings"],
+            _outcome_rows(batch.id, failed),
+        )
+
+
+def _clear_outcomes(batch_id: int) -> None:
+    db.session.execute(sa.delete(ImportRow).where(ImportRow.batch_id == batch_id))
+
+
 def _lock(batch: ImportBatch) -> None:
-    """Hold the batch's row for this transaction and read its state again: a second 业务办理 of
-    the same batch (pressed twice, two tabs) waits here for the first and then finds it done."""
+    """Hold the batch's row for this transaction (PostgreSQL) and read its state again: a second
+    业务办理 of the same batch (pressed twice, two tabs) waits here for the first and then finds it
+    done.  SQLite: begin_write has taken the database's write lock already."""
     db.session.execute(sa.select(ImportBatch.id).where(ImportBatch.id == batch.id).with_for_update())
     db.session.refresh(batch)
     if batch.status == BatchStatus.PROCESSED:
@@ -286,7 +330,7 @@ def _lock(batch: ImportBatch) -> None:
 WRITE_ATTEMPTS = 3
 
 
-def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None) -> Outcome:
+def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None, progress=_no_progress) -> Outcome:
     """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
     one transaction.  A batch is processed once; a second run creates nothing.
 
@@ -297,10 +341,16 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     written."""
     begin_write()
     _lock(batch)
+    outcome = _process_staged(batch, user, result_file, progress)
+    if outcome is not None:
+        return outcome
+    begin_write()
+    _lock(batch)
     kind, ctx, table = _read(batch, user)
     for attempt in range(1, WRITE_ATTEMPTS + 1):
-        results = _check(kind, table, ctx)
+        results = _check(kind, table, ctx, progress)
         ok_rows = [r for r in results if r.ok]
+        progress("write", 0, len(ok_rows))
         result = None
         try:
             if ok_rows:
@@ -310,12 +360,20 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
             result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
             with gc_paused():
                 created = kind.write(ok_rows, ctx) if ok_rows else 0
-            _store_outcomes(batch, results, failed_only=False)
+            _clear_outcomes(batch.id)
+            bulk_insert(
+                db.session,
+                ImportRow.__table__,
+                ["batch_id", "row_no", "status", "code", "message", "warnings"],
+                _outcome_rows(batch.id, results),
+            )
+            stage.clear_stage(batch.id)
             _count(batch, results)
             batch.created_rows = created
             batch.status = BatchStatus.PROCESSED
             batch.message = None
             batch.processed_at = utcnow()
+            batch.stage_key = None
             db.session.commit()
         except sa.exc.IntegrityError:
             db.session.rollback()
@@ -337,10 +395,80 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
             if result is not None:
                 result.discard()
             raise
+        progress("write", len(ok_rows), len(ok_rows))
         outcome = Outcome(batch, table, results, created)
         result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
+        stage.drop_checked(batch)
         return outcome
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress) -> Outcome | None:
+    """业务办理 from what 业务校验 kept (batch/stage.py), or None when that no longer holds and the
+    file is to be read and checked again.  Until it commits it only reads, or writes inside a
+    savepoint (PostgreSQL) that is rolled back when it gives up, so the caller's transaction (and a
+    background run's lock on the batch, batch/jobs.py) goes on into the full path unharmed."""
+    if not batch.stage_key:
+        return None
+    kind = get_kind(batch.kind.value)
+    ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
+    try:
+        kind.prepare(ctx)
+    except BatchFileError:
+        return None  # the full path says it, and records it
+    if stage.stage_key(kind, ctx) != batch.stage_key:
+        return None
+    with gc_paused():
+        checked = stage.load_checked(batch, RowResult)
+    if checked is None:
+        return None
+    table, results = checked
+    ok_rows = [r for r in results if r.ok]
+    if stage.staged_rows(batch.id) != len(results) or kind.stage_changed(ctx):
+        return None
+    savepoint = db.session.begin_nested() if db.session.get_bind().dialect.name == "postgresql" else None
+    try:
+        if ok_rows:
+            kind.assign(ok_rows, ctx)
+    except BaseException:
+        db.session.rollback()
+        raise
+    progress("write", 0, len(ok_rows))
+    result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
+    try:
+        with gc_paused():
+            created = kind.write_staged(ok_rows, ctx) if ok_rows else 0
+        if created != len(ok_rows):
+            raise stage.StageStale
+        _clear_outcomes(batch.id)  # the check's failed rows make way for every row's outcome
+        stage.outcomes_from_stage(batch.id)
+        stage.clear_stage(batch.id)
+        _count(batch, results)
+        batch.created_rows = created
+        batch.status = BatchStatus.PROCESSED
+        batch.processed_at = utcnow()
+        batch.stage_key = None
+        db.session.commit()
+    except (sa.exc.IntegrityError, stage.StageStale):
+        # a unique index refused a row, or the stage lost rows: check the file again
+        if savepoint is not None and savepoint.is_active:
+            savepoint.rollback()
+        else:
+            db.session.rollback()
+        result.discard()
+        return None
+    except Exception:
+        db.session.rollback()
+        result.discard()
+        raise
+    except BaseException:
+        result.discard()
+        raise
+    progress("write", len(ok_rows), len(ok_rows))
+    outcome = Outcome(batch, table, results, created)
+    result.finish(copy_to=result_file or None)
+    stage.drop_checked(batch)
+    return outcome
 
 
 def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
@@ -359,10 +487,9 @@ def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
     )
 
 
-def write_failed(batch: ImportBatch, user=None) -> io.BytesIO:
-    """失败行下载: the failed rows of the batch's file, in the template's columns, with the reasons
-    its owner's 业务校验 (or 业务办理) stored.  Reads only: whoever downloads it, nothing is checked
-    again and nothing about the batch changes."""
+def _final_results(batch: ImportBatch):
+    """The batch's file as stored, with each row's outcome as its own 业务校验 (or 业务办理)
+    recorded it.  Reads only: whoever asks, nothing is checked again and nothing changes."""
     if batch.status not in (BatchStatus.CHECKED, BatchStatus.PROCESSED):
         raise BatchFileError("该批次还没有完成【业务校验】，没有失败行可以下载。请先【业务校验】")
     kind = get_kind(batch.kind.value)
@@ -379,10 +506,7 @@ def write_failed(batch: ImportBatch, user=None) -> io.BytesIO:
         RowResult(row, _code(stored[row][0]), stored[row][1]) if row in stored else RowResult(row)
         for row, _cells in table.rows
     ]
-    out = io.BytesIO()
-    write_failed_rows(out, [c for c in kind.columns if c.key in table.columns], table, results)
-    out.seek(0)
-    return out
+    return kind, table, results
 
 
 def _code(value):
@@ -390,3 +514,44 @@ def _code(value):
         return Code(value)
     except ValueError:  # a code stored by an older version
         return value or "ERROR"
+
+
+def write_failed(batch: ImportBatch, user=None) -> io.BytesIO:
+    """失败行下载: the failed rows of the batch's file, in the template's columns, with the reasons
+    its owner's check recorded (made in memory: the download writes nothing)."""
+    kind, table, results = _final_results(batch)
+    out = io.BytesIO()
+    write_failed_rows(out, [c for c in kind.columns if c.key in table.columns], table, results)
+    out.seek(0)
+    return out
+
+
+@dataclass
+class FailedRow:
+    """A row that failed, with what the file said of the person: what a remedy starts from."""
+
+    row: int
+    code: str
+    message: str
+    name: object = None
+    id_number: object = None
+    member_no: object = None
+
+
+def failed_rows(batch: ImportBatch, user=None) -> list[FailedRow]:
+    """The batch's failed rows with their file cells (for 【生成调动申请】 and the other remedies),
+    as its own check recorded them."""
+    _kind, table, results = _final_results(batch)
+    cells = dict(table.rows)
+    return [
+        FailedRow(
+            r.row,
+            str(r.code),
+            r.message,
+            table.cell(cells[r.row], "name"),
+            table.cell(cells[r.row], "id_number"),
+            table.cell(cells[r.row], "member_no"),
+        )
+        for r in results
+        if not r.ok and r.row in cells
+    ]

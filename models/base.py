@@ -89,9 +89,12 @@ def sqlite_begin(conn) -> None:
 
 
 def begin_write(session=None) -> None:
-    """End the session's transaction and begin the next one as a writer (SQLite: BEGIN IMMEDIATE;
-    PostgreSQL: an ordinary transaction).  Call before the reads a write depends on."""
+    """SQLite: end the session's transaction and begin the next one as a writer (BEGIN IMMEDIATE).
+    Call before the reads a write depends on.  PostgreSQL: nothing (its row locks and unique keys
+    do the work; the transaction under way, with any lock it holds, goes on)."""
     session = session or db.session
+    if session.get_bind().dialect.name != "sqlite":
+        return
     session.rollback()
     token = _BEGIN_IMMEDIATE.set(True)
     try:

@@ -71,6 +71,13 @@ def attachment_path(name: str) -> Path:
     return folder("attachments") / safe_name(name)
 
 
+def checked_path(batch) -> Path:
+    """What 业务校验 read and concluded (batch/stage.py): the rows as read and their outcomes, so
+    that 业务办理 writes the result file without reading the upload again.  A cache: when it is
+    missing, 业务办理 reads and checks the upload again."""
+    return folder("files") / f"{batch.id}.checked"
+
+
 PARTIAL = ("*.tmp", "*.part")  # written under these names, renamed into place when complete
 PARTIAL_MAX_AGE = 600  # seconds without a write: nobody is writing it any more
 
@@ -95,7 +102,7 @@ def remove_partial_files(now: float | None = None) -> int:
                 age = now - path.stat().st_mtime
             except OSError:
                 continue
-            pid = re.search(r"\.(\d+)\.\d+\.tmp(?:\.part)?$", path.name)
+            pid = re.search(r"\.(\d+)(?:\.\d+)?\.tmp(?:\.part)?$", path.name)
             writer_gone = pid is not None and int(pid.group(1)) != os.getpid() and not _running(int(pid.group(1)))
             if writer_gone or age > PARTIAL_MAX_AGE:
                 try:

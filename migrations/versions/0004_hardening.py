@@ -9,14 +9,14 @@ Existing duplicates (from the race these indexes close) stop the upgrade with a 
 policies to sort out first; nothing is changed for them.
 
 Revision ID: 0004_hardening
-Revises: 0005_applications
+Revises: 0007_perf
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_hardening"
-down_revision = "0005_applications"
+down_revision = "0007_perf"
 branch_labels = None
 depends_on = None
 
