@@ -40,6 +40,10 @@ ACTION_LABELS = {
     "set_password": "修改密码",
     "unlock": "解锁",
     "login": "登录",
+    "change_date": "修改预期生效时间",
+    "receipt": "开具收据",
+    "void": "作废",
+    "receipt_void": "收据作废",
 }
 
 # every table an audit row can name (views/audit_text.py shows these)
@@ -112,10 +116,19 @@ FIELD_LABELS = {
     "params": "参数",
     "pdf": "PDF 文件",
     "void_pdf": "作废 PDF 文件",
+    "job_id": "后台任务编号",
+    "stage_key": "校验结果标识",
+    "document_kind": "证明文件类型",
+    "document_size": "证明文件大小（字节）",
+    "document_sha256": "证明文件指纹",
+    "claim_no": "理赔编号",
+    "policy_id": "保单",
+    "event_date": "出险日期",
+    "amount_paid": "赔付金额",
 }
 
 # fields an audit row keeps but a clerk need not read (they change with every save)
-NOISE_FIELDS = frozenset({"id", "version", "updated_at", "pdf", "void_pdf"})
+NOISE_FIELDS = frozenset({"id", "version", "updated_at", "pdf", "void_pdf", "stage_key", "job_id"})
 
 
 AUDIT_COLUMNS = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]

@@ -409,6 +409,8 @@ class AuditLogView(ScopedModelView):
 
     def export_rows(self):
         """The export says what the screen says (no JSON), a page of rows at a time."""
+        from batch.export import Export
+
         headers = [self.column_labels[c] for c in self.column_list]
         query = self.current_query().options(sa.orm.joinedload(AuditLog.user)).order_by(AuditLog.id.desc())
 
@@ -421,7 +423,7 @@ class AuditLogView(ScopedModelView):
                     page = []
             yield from self._export_page(page)
 
-        return headers, None, rows()
+        return Export(headers, None, rows)
 
     @staticmethod
     def _export_page(rows):
