@@ -205,7 +205,14 @@ def test_half_written_files_a_crash_left_are_removed_at_start_up(tmp_path):
     writing.write_bytes(b"still going")
     done = results / "7_result.xlsx"
     done.write_bytes(b"complete")
-    app = create_app({"SECRET_KEY": "x", "SMS_BACKEND": "memory", "STORAGE_DIR": str(tmp_path / "storage")})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'start.db'}",
+            "SECRET_KEY": "x",
+            "SMS_BACKEND": "memory",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+        }
+    )
     with app.app_context():
         db.engine.dispose()
     assert not crashed.exists() and not crashed_tmp.exists() and not stale.exists()

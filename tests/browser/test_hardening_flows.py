@@ -87,3 +87,31 @@ def test_admin_resets_a_password_with_the_code_from_the_admins_own_phone(page, l
     page.get_by_role("button", name="退出").click()
     login(page, live_server, "clerk3", password=new)
     assert new != DEMO_PASSWORD
+
+
+def test_info_dept_changes_a_clerks_phone_with_the_code_from_its_own_phone(page, live_server):
+    violations = _watch_policy(page)
+    login(page, live_server, "info1")
+    page.goto(live_server.url + "/admin/users/?username=clerk2")
+    page.locator("table.model-list a.icon[href*='/admin/users/edit/']").first.click()  # the pencil
+    page.wait_for_url(re.compile(r".*/admin/users/edit/.*"))
+    assert page.locator("#role option[value='admin']").count() == 0  # only an admin grants admin
+    page.fill("#phone", "+8613900000222")
+    with page.expect_navigation():
+        page.get_by_role("button", name="保存并退出").click()
+    assert "须填写您本人手机收到的验证码" in page.content()  # refused without it
+    page.fill("#phone", "+8613900000222")
+    live_server.reset_login("info1")
+    since = live_server.mark()
+    page.locator(".stepup-send").click()
+    page.locator(".stepup-msg").filter(has_text="验证码已发送至您本人的手机").wait_for()
+    page.fill("#stepup_code", live_server.code_for("info1", since=since))
+    shot(page, "user-edit-phone-with-own-code")
+    with page.expect_navigation():
+        page.get_by_role("button", name="保存并退出").click()
+    shot(page, "user-edit-phone-saved")
+    assert "/edit/" not in page.url and "+8613900000222" in page.content(), page.inner_text("body")[:400]
+    page.goto(live_server.url + "/admin/audit/?entity=user")
+    assert "手机号码: +8613800000006 → +8613900000222" in page.content()
+    shot(page, "audit-log-phone-change")
+    assert violations == []
