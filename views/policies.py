@@ -287,7 +287,7 @@ class ExpiringPolicyView(PolicyView):
     ]
     column_default_sort = "expiry_date"
     # manual 一(五)8: 选择相应月份，点击【搜索】
-    search_panel = [panel.month_select("month", "月份", Policy.expiry_date), product_select()]
+    search_panel = [panel.month_select("month", "月份", Policy.expiry_date, blank=None), product_select()]
 
     def panel_state(self):
         """No month chosen: next month, shown selected in the panel and used by the list, the
