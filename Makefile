@@ -3,11 +3,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app app
 PORT   ?= 5000
+HOST   ?= 127.0.0.1
+WORKERS ?= 4
 # The venv keeps its bytecode cache even where PYTHONDONTWRITEBYTECODE is set: without it every
 # `flask` command below compiles its ~650 imported modules again (several seconds of CPU each).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test venv venv-dev lock db system-deps-run system-deps-test clean
+.PHONY: run serve test venv venv-dev lock db system-deps-run system-deps-test clean
 
 # runtime packages only (requirements.txt), every version as pinned in requirements.lock
 $(VENV)/.installed: requirements.txt requirements.lock .ci/venv.sh
@@ -40,6 +42,12 @@ db: venv
 
 run: venv system-deps-run db
 	SMS_BACKEND=$${SMS_BACKEND:-console} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+# Production: gunicorn, WORKERS processes of create_app(), on PostgreSQL (README: 生产部署).
+serve: venv system-deps-run
+	@case "$${DATABASE_URL:-}" in postgres*) ;; *) echo "make serve 需要 PostgreSQL 数据库，例如：DATABASE_URL=postgresql://huzhu@127.0.0.1/huzhu make serve" >&2; exit 2;; esac
+	$(FLASK) db upgrade
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
 
 test: venv-dev system-deps-test
 	bash .ci/test.sh

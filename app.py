@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import config as settings
 from models import db
+from serving import init_serving
 
 BASE_DIR = Path(__file__).resolve().parent
 migrate = Migrate()
@@ -52,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(auth_bp)
     init_admin(app)
+    init_serving(app)  # after auth's load_user: its log lines name the user
     _register_error_pages(app)
     _register_cli(app)
 
@@ -127,6 +129,7 @@ def _register_batch_cli(app: Flask) -> None:
     app.cli.add_command(batch_group)
 
     def run(mode, kind, file, username, result, as_json, params):
+        settings.log_to_stderr()  # stdout is the command's answer
         from batch import BatchFileError, check_batch, create_batch, process_batch
         from models import User
 

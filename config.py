@@ -55,6 +55,10 @@ FROM_ENVIRONMENT = {
     "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", _int, None),  # the upload limit plus 1 MB for the form
     "STORAGE_DIR": ("STORAGE_DIR", _text, None),  # every kept file (models/storage.py); instance/uploads
     "LOG_LEVEL": ("LOG_LEVEL", _text, "INFO"),
+    # 会员调动的查找 is the one place a unit sees (masked) data of another unit's member: limited per user
+    "TRANSFER_LOOKUPS_PER_HOUR": ("TRANSFER_LOOKUPS_PER_HOUR", _int, 30),
+    # how many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none; serving.py)
+    "TRUSTED_PROXIES": ("TRUSTED_PROXIES", _int, 0),
 }
 
 
@@ -80,6 +84,10 @@ def load(instance_path: str, environ: Mapping[str, str] = os.environ, overrides:
         cfg["MAX_CONTENT_LENGTH"] = cfg["UPLOAD_MAX_BYTES"] + MB
     if not cfg["STORAGE_DIR"]:
         cfg["STORAGE_DIR"] = str(Path(instance_path) / "uploads")
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # a pooled connection that died with a database restart is replaced, not handed to a request;
+        # an unreachable server fails a request (and /healthz) in seconds rather than hanging it
+        cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}})
     return cfg
 
 
@@ -99,16 +107,45 @@ def _secret_key_file(instance_path: str) -> str:
     return path.read_text().strip()
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s %(user)s] %(name)s: %(message)s"
+
+
+class RequestContext(logging.Filter):
+    """Puts the request id and the logged-in user (serving.py) on every line; "-" outside a request.
+    Drops the development server's own per-request line: the app writes one (serving.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "werkzeug" and str(record.msg).rstrip().endswith('"%s" %s %s'):
+            return False
+        from flask import g, has_request_context
+
+        record.request_id, record.user = "-", "-"
+        if has_request_context():
+            record.request_id = g.get("request_id") or "-"
+            record.user = g.get("log_user") or "-"
+        return True
+
+
+def log_handler(stream=None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RequestContext())
+    return handler
 
 
 def configure_logging(level: str) -> None:
-    """One handler on the root logger, to stderr, set up once per process (Flask's and Werkzeug's
-    loggers then use it rather than adding their own)."""
+    """One handler on the root logger, to stdout, set up once per process (Flask's and Werkzeug's
+    loggers then use it rather than adding their own; gunicorn.conf.py sends gunicorn's there too)."""
     root = logging.getLogger()
     if not any(getattr(h, "_huzhu", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler = log_handler()
         handler._huzhu = True
         root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+def log_to_stderr() -> None:
+    """For command-line commands whose stdout is their answer (`flask batch … --json`)."""
+    for h in logging.getLogger().handlers:
+        if getattr(h, "_huzhu", False):
+            h.setStream(sys.stderr)

@@ -62,6 +62,19 @@ class BulkAction:
     # (ids, user) -> (lines shown on the confirmation page, a refusal message or None)
     precheck: Callable | None = None
     submit_label: str = "确定"
+    # () -> [(why a row is skipped, SQL condition the row must meet)], for actions with several reasons
+    blockers: Callable | None = None
+
+    def all_blockers(self) -> list[tuple[str, sa.ColumnElement]]:
+        out = [(self.condition_label, self.condition())] if self.condition is not None else []
+        return out + (list(self.blockers()) if self.blockers is not None else [])
+
+
+def blocker_code(blockers: list[tuple[str, sa.ColumnElement]]):
+    """A column: 0 when a row meets every condition, else the number (1…) of the first it fails."""
+    if not blockers:
+        return sa.literal(0)
+    return sa.case(*[(~cond, n) for n, (_label, cond) in enumerate(blockers, start=1)], else_=0)
 
 
 @dataclass
@@ -74,23 +87,25 @@ class Download:
 
 
 def summarize(model, ids: sa.Select, action: BulkAction) -> Summary:
-    """Counts of the current query by state, in one grouped query (plus one for 汇总金额)."""
+    """Counts of the current query by state and by the reason a row would be skipped, in one
+    grouped query (plus one for 汇总金额)."""
     from_states = action.from_states
-    meets = action.condition() if action.condition is not None else sa.true()
+    blockers = action.all_blockers()
+    meets = sa.and_(*[c for _, c in blockers]) if blockers else sa.true()
     inner = (
-        sa.select(model.status.label("status"), sa.case((meets, 1), else_=0).label("ok"))
+        sa.select(model.status.label("status"), blocker_code(blockers).label("code"))
         .where(model.id.in_(ids))
         .subquery()
     )
     rows = db.session.execute(
-        sa.select(inner.c.status, inner.c.ok, sa.func.count()).group_by(inner.c.status, inner.c.ok)
+        sa.select(inner.c.status, inner.c.code, sa.func.count()).group_by(inner.c.status, inner.c.code)
     ).all()
     actionable, by_state = 0, {}
-    for state, ok, n in rows:
-        if state in from_states and ok:
+    for state, code, n in rows:
+        if state in from_states and not code:
             actionable += n
         else:
-            reason = action.condition_label if state in from_states else f"状态为“{state.label}”"
+            reason = blockers[code - 1][0] if state in from_states else f"状态为“{state.label}”"
             by_state[reason] = by_state.get(reason, 0) + n
     summary = Summary(actionable, by_state)
     if action.with_amount:
@@ -108,9 +123,17 @@ def _entity(model) -> str:
 
 
 def dml_with_audit(
-    dml, model, action: str, user_id: int | None, before=None, after=None, before_columns: dict | None = None
-) -> int:
-    """Run an UPDATE/DELETE and write one audit row per row it touched; return that count.
+    dml,
+    model,
+    action: str,
+    user_id: int | None,
+    before=None,
+    after=None,
+    before_columns: dict | None = None,
+    returning_ids: bool = False,
+):
+    """Run an UPDATE/DELETE and write one audit row per row it touched; return that count (or,
+    with `returning_ids`, the ids of those rows, for what the caller does to exactly them next).
 
     `before_columns` maps names to columns whose per-row values go into each audit row's
     `before` (e.g. the old date, read from a self-joined alias in UPDATE … FROM).
@@ -143,14 +166,16 @@ def dml_with_audit(
         logged = (
             sa.insert(AuditLog)
             .from_select(["created_at", "user_id", "action", "entity", "entity_id", "before", "after"], select)
-            .returning(AuditLog.id)
+            .returning(AuditLog.id, AuditLog.entity_id)
             .cte("logged")
         )
+        if returning_ids:
+            return list(session.scalars(sa.select(logged.c.entity_id)))
         return session.scalar(sa.select(sa.func.count()).select_from(logged))
     rows = session.execute(dml).all()
     if not before_columns:
         write_audit(action, _entity(model), [r[0] for r in rows], user_id, before=before, after=after)
-        return len(rows)
+        return [r[0] for r in rows] if returning_ids else len(rows)
     keys = list(before_columns)
     audit = [
         dict(
@@ -166,7 +191,33 @@ def dml_with_audit(
     ]
     if audit:
         session.execute(sa.insert(AuditLog), audit)
-    return len(rows)
+    return [r[0] for r in rows] if returning_ids else len(rows)
+
+
+def json_object(*pairs):
+    """A JSON object built in SQL from key, value, key, value …: one per row of an INSERT … SELECT."""
+    fn = sa.func.json_build_object if db.session.get_bind().dialect.name == "postgresql" else sa.func.json_object
+    return fn(*[sa.literal(p, sa.String) if isinstance(p, str) else p for p in pairs], type_=sa.JSON)
+
+
+def audit_select(action: str, entity: str, user_id: int | None, rows: sa.Select) -> None:
+    """Audit rows from a SELECT of (entity_id, before, after), one INSERT … SELECT: for a change
+    whose old and new values differ per row and are known to the query (e.g. the application
+    that asked for them)."""
+    now = utcnow()
+    sub = rows.subquery()
+    entity_id, before, after = list(sub.c)
+    select = sa.select(
+        sa.literal(now, sa.DateTime),
+        sa.literal(user_id, sa.Integer),
+        sa.literal(action, sa.String),
+        sa.literal(entity, sa.String),
+        entity_id,
+        before,
+        after,
+    )
+    cols = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
+    db.session.execute(sa.insert(AuditLog).from_select(cols, select))
 
 
 def _jsonable(value):
@@ -182,19 +233,21 @@ def transition(
     action: str,
     values: dict | None = None,
     after: dict | None = None,
-) -> int:
-    """Move the rows of `ids` that are still in `from_states` to `to_state`."""
+    where: tuple = (),
+    returning_ids: bool = False,
+):
+    """Move the rows of `ids` that are still in `from_states` (and meet `where`) to `to_state`."""
     vals = {"status": to_state, "updated_at": utcnow(), "version": model.version + 1}
     vals.update(values or {})
     stmt = (
         sa.update(model)
-        .where(model.id.in_(ids), model.status.in_(list(from_states)))
+        .where(model.id.in_(ids), model.status.in_(list(from_states)), *where)
         .values(**vals)
         .execution_options(synchronize_session=False)
     )
     audit_after = {"status": to_state.value}
     audit_after.update(after or {})
-    return dml_with_audit(stmt, model, action, user.id, after=audit_after)
+    return dml_with_audit(stmt, model, action, user.id, after=audit_after, returning_ids=returning_ids)
 
 
 def delete_rows(model, ids: sa.Select, from_states, user, *extra_where) -> int:

@@ -21,7 +21,7 @@ from .pipeline import RowResult
 from .sql import in_values
 
 OVER_AGE_ADVICE = (
-    "如未办理正式退休手续（如局级干部、高级职称），提供相关文件并经代办处同意后，逐一办理入会并勾选“未办理正式退休手续”"
+    "如未办理正式退休手续（如局级干部、高级职称），请先通过【超龄例外申请】上传相关文件，经代办处同意后逐一办理入会"
 )
 OTHER_UNIT_ADVICE = "如需转入本单位，请通过【会员调动管理】办理调入"
 

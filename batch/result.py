@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import threading
 import zipfile
@@ -14,7 +13,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from rules import escape_formula
+from rules import ILLEGAL_CHARACTERS, escape_formula, worksheet_text
+from rules.spreadsheet import REPLACEMENT_CHARACTER
 
 RESULT_COLUMNS = ("处理结果", "失败原因")
 
@@ -60,24 +60,31 @@ def write_result(path, table, results, copy_to=None, extra=()) -> None:
     """The uploaded rows as they were, plus 处理结果 and 失败原因 and the kind's `extra` columns
     (and the same file at `copy_to`).
 
-    Written by a small streaming .xlsx writer (`_write_fast`) that produces the same cells as
-    openpyxl's write-only mode (inline strings, numbers as "%.16g", booleans, error strings),
-    about 10× faster; a sheet holding anything else (dates, times, characters openpyxl refuses, a
-    non-finite number) is written by openpyxl itself, as before."""
-    try:
-        n_cols = len(table.header) + len(RESULT_COLUMNS) + len(extra)
-        _write_fast(path, "处理结果", _result_rows(table, results, extra), len(table.rows) + 1, n_cols)
-    except _Unsupported:
-        wb = Workbook(write_only=True)
-        ws = wb.create_sheet("处理结果")
-        for values in _result_rows(table, results, extra):
-            ws.append(values)
-        wb.save(path)
+    Written by `write_sheet`."""
+    n_cols = len(table.header) + len(RESULT_COLUMNS) + len(extra)
+    write_sheet(path, "处理结果", lambda: _result_rows(table, results, extra), len(table.rows) + 1, n_cols)
     if copy_to is not None:
         try:
             shutil.copyfile(path, copy_to)
         except shutil.SameFileError:
             pass
+
+
+def write_sheet(path, title: str, rows, n_rows: int, n_cols: int) -> None:
+    """A one-sheet .xlsx of the rows (lists of values) that `rows()` yields, streamed (it is called
+    a second time if the fallback below is needed).  Written by a small streaming writer
+    (`_write_fast`) that produces the same cells as openpyxl's write-only mode (inline strings,
+    numbers as "%.16g", booleans, error strings), about 10× faster; a sheet holding anything else
+    (dates, times, a non-finite number) is written by openpyxl itself.  Characters a worksheet
+    cannot hold are shown as � either way (rules.worksheet_text)."""
+    try:
+        _write_fast(path, title, rows(), n_rows, n_cols)
+    except _Unsupported:
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet(title)
+        for values in rows():
+            ws.append([worksheet_text(v) for v in values])
+        wb.save(path)
 
 
 class ResultInBackground:
@@ -126,7 +133,7 @@ class _Unsupported(Exception):
     """A value the fast writer does not write the way openpyxl would: let openpyxl do it."""
 
 
-_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")  # openpyxl's ILLEGAL_CHARACTERS_RE
+_ILLEGAL = ILLEGAL_CHARACTERS  # openpyxl's ILLEGAL_CHARACTERS_RE
 _ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 _MAX_TEXT = 32767  # openpyxl cuts longer strings
 _XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -299,8 +306,8 @@ def _write_fast(path, sheet_title: str, rows, n_rows: int, n_cols: int, chunk_ro
 def _flush(f, out: list[str]) -> None:
     text = "".join(out)
     out.clear()
-    if _ILLEGAL.search(text):  # openpyxl refuses these characters (IllegalCharacterError)
-        raise _Unsupported
+    if _ILLEGAL.search(text):  # a worksheet cannot hold them (only values bring them: shown as �)
+        text = _ILLEGAL.sub(REPLACEMENT_CHARACTER, text)
     f.write(text.encode("utf-8"))
 
 
@@ -322,7 +329,7 @@ def write_failed_rows(path, columns, table, results) -> int:
         if r is None:
             continue
         out = [_failed_cell(table.cell(cells, c.key)) for c in columns]
-        ws.append(out + [f"第{row_no}行：{r.message}"])
+        ws.append([worksheet_text(v) for v in out] + [f"第{row_no}行：{r.message}"])
         for cell in ws[ws.max_row][: len(columns)]:
             cell.number_format = "@"
         count += 1
@@ -401,10 +408,10 @@ def write_failures(path, failures: list[dict]) -> None:
     for f in failures:
         ws.append(
             [
-                safe(f.get("member_no", "")),
-                safe(f.get("name", "")),
-                safe(f.get("id_number", "")),
-                safe(f.get("reason", "")),
+                worksheet_text(safe(f.get("member_no", ""))),
+                worksheet_text(safe(f.get("name", ""))),
+                worksheet_text(safe(f.get("id_number", ""))),
+                worksheet_text(safe(f.get("reason", ""))),
             ]
         )
     wb.save(path)

@@ -36,6 +36,7 @@ from common import Timer, connect, log  # noqa: E402
 
 BUDGET_S = 2.0
 BUDGET_RSS_MB = 300
+RATIO_TARGET = 1.3  # total ≤ 1.3 × the floor measured in the same run (issue 13)
 PRODUCT = "P03"
 PRICE = Decimal("20.00")
 MAX_SHARES = 5
@@ -196,6 +197,7 @@ def main() -> None:
 
     meta = gen_large.ensure_from_args(args)
     url = meta["url"]
+    common.scratch_copy(url, "policy")  # the floor's target, as the data set is before the upload
     effective = next_month_first(date.today())
     with tempfile.TemporaryDirectory(prefix="bench-policies.") as tmp:
         tmp = Path(tmp)
@@ -232,10 +234,30 @@ def main() -> None:
         "upload_file_s": up.s,
     }
     out["budget_ok"] = out["check_s"] + out["process_s"] <= BUDGET_S and out["peak_rss_mb"] <= BUDGET_RSS_MB
+    out["ratio_ok"] = out["ratio"] <= RATIO_TARGET
+    out.update(common.machine_load())
     common.emit(out)
 
 
 # --- the measured part (child) ---------------------------------------------------------------
+
+# the columns batch/enrolment.py writes, as the floor's COPY sends them
+FLOOR_COLUMNS = [
+    "member_id",
+    "product_id",
+    "org_id",
+    "shares",
+    "amount",
+    "expected_effective_date",
+    "expiry_date",
+    "status",
+    "renewed_from_id",
+    "import_batch_id",
+    "created_by_id",
+    "created_at",
+    "updated_at",
+    "version",
+]
 
 
 def _phase_timers() -> dict:
@@ -310,6 +332,16 @@ def measure(
         for r in processed.results:
             if r.code:
                 codes[str(r.code)] = codes.get(str(r.code), 0) + 1
+        # the floor: the same file read by python-calamine, the same rows by COPY into a copy of
+        # the policy table with the same indexes and constraints
+        floor_rows = db.session.execute(
+            sa.text(f"SELECT {', '.join(FLOOR_COLUMNS)} FROM policy WHERE import_batch_id = :b ORDER BY id"),
+            {"b": batch_id},
+        ).all()
+        db.session.remove()
+    floor_read_s, _ = common.floor_read(data)
+    lines = "".join(common.copy_line(r) for r in floor_rows)
+    floor_copy_s = common.floor_copy(url, "policy", FLOOR_COLUMNS, lines)
     if show:
         for label, listed in (("check", listed_check), ("process", listed_process)):
             log(f"{label} statements:")
@@ -333,6 +365,10 @@ def measure(
         "errors": processed.error_count,
         "error_codes": codes,
         "create_batch_s": create.s,
+        "floor_read_s": floor_read_s,
+        "floor_copy_s": floor_copy_s,
+        "floor_s": round(floor_read_s + floor_copy_s, 3),
+        "ratio": round((check_s + process_s) / (floor_read_s + floor_copy_s), 2),
         "load_avg_1m": load_1m,
     }
     if phases is not None:

@@ -575,3 +575,133 @@ def time_phases(*targets) -> dict:
 
         setattr(owner, name, functools.wraps(fn)(timed))
     return seconds
+
+
+# --- the floor: what the file reader and the database cannot avoid (DESIGN.md §11) ------------
+
+FLOOR_PREFIX = "floor_"
+
+
+def _table_signature(conn: psycopg.Connection, table: str) -> list[str]:
+    """The table's indexes, constraints and storage options, as DDL (names of the copy aside)."""
+    idx = [
+        r[0]
+        for r in conn.execute(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = %s::regclass "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
+            (table,),
+        )
+    ]
+    cons = [
+        f"{r[0]} {r[1]}"
+        for r in conn.execute(
+            "SELECT contype, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass ORDER BY 1, 2",
+            (table,),
+        )
+    ]
+    opts = conn.execute("SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()
+    return [re.sub(r"\bON (public\.)?\S+ USING", "ON USING", re.sub(r"INDEX \S+ ON", "INDEX ON", d)) for d in idx] + [
+        *cons,
+        f"options {sorted(opts[0])}",
+    ]
+
+
+def scratch_copy(url: str, table: str, same_rows: bool = True) -> str:
+    """`floor_<table>`: a copy of `table` with its rows, the SAME indexes, constraints (primary,
+    unique, foreign keys, checks) and storage options (fillfactor), built once and rebuilt when
+    the table's indexes or constraints change (or, with `same_rows`, its row count: build it before
+    the measured run adds rows).  The floor's writes go into it and are rolled back."""
+    copy = FLOOR_PREFIX + table
+    with connect(url) as conn:
+        want = _table_signature(conn, table)
+        exists = conn.execute("SELECT to_regclass(%s)", (copy,)).fetchone()[0] is not None
+        rows = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        if (
+            exists
+            and _table_signature(conn, copy) == want
+            and (not same_rows or conn.execute(f'SELECT count(*) FROM "{copy}"').fetchone()[0] == rows)
+        ):
+            return copy
+        log(f"building the scratch copy {copy} of {table} ({rows} rows, same indexes and constraints) …")
+        with Timer() as t:
+            conn.execute(f'DROP TABLE IF EXISTS "{copy}"')
+            opts = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()[0]
+            with_opts = f" WITH ({', '.join(opts)})" if opts else ""
+            conn.execute(
+                f'CREATE TABLE "{copy}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE){with_opts}'
+            )
+            conn.execute(f'INSERT INTO "{copy}" SELECT * FROM "{table}"')
+            conn.execute("SET maintenance_work_mem = '512MB'")
+            defs = conn.execute(
+                "SELECT contype, conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                "AND contype IN ('p', 'u', 'f', 'x') ORDER BY contype = 'f', conname",
+                (table,),
+            ).fetchall()
+            for _contype, name, ddl in defs:
+                conn.execute(f'ALTER TABLE "{copy}" ADD CONSTRAINT "{FLOOR_PREFIX}{name}" {ddl}')
+            for (ddl,) in conn.execute(
+                "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = %s::regclass "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+                (table,),
+            ).fetchall():
+                ddl = re.sub(
+                    r"INDEX (\S+) ON (public\.)?\S+ USING", f'INDEX "{FLOOR_PREFIX}\\1" ON "{copy}" USING', ddl
+                )
+                conn.execute(ddl)
+            conn.commit()
+            conn.autocommit = True
+            conn.execute(f'VACUUM ANALYZE "{copy}"')
+            conn.execute("CHECKPOINT")
+        got = _table_signature(conn, copy)
+        if got != want:
+            raise SystemExit(f"the scratch copy {copy} differs from {table}: {set(got) ^ set(want)}")
+        log(f"{copy} built in {t.s} s")
+    return copy
+
+
+def floor_read(data: bytes) -> tuple[float, list]:
+    """Reading the file with python-calamine, every cell into Python: (seconds, rows)."""
+    from python_calamine import CalamineWorkbook
+
+    with Timer() as t:
+        rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    return t.s, rows
+
+
+def floor_copy(url: str, table: str, columns: list[str], lines: str) -> float:
+    """COPY the text-format `lines` into the scratch copy of `table` in one transaction, timed from
+    the COPY to the commit's point (then rolled back, and the copy vacuumed, untimed)."""
+    copy = scratch_copy(url, table, same_rows=False)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with connect(url) as conn:
+        conn.execute("SELECT 1")
+        with Timer() as t, conn.cursor() as cur, cur.copy(f'COPY "{copy}" ({cols}) FROM STDIN') as cp:
+            cp.write(lines)
+        conn.rollback()
+        conn.autocommit = True
+        conn.execute(f'VACUUM "{copy}"')
+    return t.s
+
+
+def floor_update(url: str, table: str, ids: list[int], column: str, value: str) -> float:
+    """A bare `UPDATE copy SET column = value WHERE id = ANY(ids)` of the same rows on the scratch
+    copy of `table`, timed, then rolled back (and the copy vacuumed, untimed)."""
+    copy = scratch_copy(url, table, same_rows=False)
+    with connect(url) as conn:
+        conn.execute("SELECT 1")
+        with Timer() as t:
+            conn.execute(f'UPDATE "{copy}" SET "{column}" = %s WHERE id = ANY(%s)', (value, ids))
+        conn.rollback()
+        conn.autocommit = True
+        conn.execute(f'VACUUM "{copy}"')
+    return t.s
+
+
+def copy_line(values) -> str:
+    """One COPY text line of plain values (None → \\N; no tabs, newlines or backslashes in them)."""
+    return "\t".join("\\N" if v is None else str(v) for v in values) + "\n"
+
+
+def machine_load() -> dict:
+    """What else the machine was doing: `uptime`'s load averages and the CPUs."""
+    return {"uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), "cpus": os.cpu_count()}

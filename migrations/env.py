@@ -8,9 +8,11 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Interpret the config file for Python logging, unless create_app has set up the app's logging
+# (config.configure_logging): fileConfig would remove its handler and silence the app's loggers for the
+# rest of the process (the tests run migrations in-process).
+if not any(getattr(h, "_huzhu", False) for h in logging.getLogger().handlers):
+    fileConfig(config.config_file_name)
 logger = logging.getLogger("alembic.env")
 
 

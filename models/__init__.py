@@ -1,10 +1,16 @@
 """The data model: one module per aggregate (DESIGN.md §2–3)."""
 
 from .applications import (  # noqa: F401
+    CHANGE_WORKFLOW,
+    OVER_AGE_WORKFLOW,
+    TRANSFER_WORKFLOW,
     ApplicationStatus,
     ChangeApplication,
+    DocumentKind,
+    OverAgeApplication,
     TerminationApplication,
     TransferApplication,
+    application_workflow,
     termination_policy,
 )
 from .audit import AuditLog, write_audit  # noqa: F401

@@ -1,10 +1,21 @@
-"""Applications that need a decision above the unit: early termination, transfer, data change."""
+"""Applications that need a decision above the unit (DESIGN.md §2–3): early termination, member
+transfer (会员调动), member data change (会员变更) and the over-age exception (超龄例外).
+
+Every kind has the same states and the same transitions, declared once by `application_workflow`:
+新建 → 提交/上报 → 通过 | 驳回 (with a reason the applicant sees), and 驳回 → 新建 to correct and
+submit again.  What approval does is each kind's own (actions/applications.py, `on_approve`).
+The applicant's unit is `org_id` (a transfer's receiving unit): the one scope rule sees to it
+that a unit sees its own applications and an approver those of its subtree.
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
+from .member import Gender
+from .roles import AGENCY, INFO, UNIT
+from .workflow import Transition, Workflow
 
 
 class ApplicationStatus(LabeledEnum):
@@ -12,6 +23,11 @@ class ApplicationStatus(LabeledEnum):
     SUBMITTED = ("SUBMITTED", "已提交")
     APPROVED = ("APPROVED", "通过")
     REJECTED = ("REJECTED", "驳回")
+
+
+AS = ApplicationStatus
+PENDING = (AS.NEW, AS.SUBMITTED)  # not decided yet: one per member (or ID number) and kind
+PENDING_SQL = sa.text("status IN ('NEW', 'SUBMITTED')")
 
 
 termination_policy = sa.Table(
@@ -26,7 +42,7 @@ class _Decided:
     status = sa.Column(enum_type(ApplicationStatus), nullable=False, default=ApplicationStatus.NEW)
     submitted_at = sa.Column(sa.DateTime)
     decided_at = sa.Column(sa.DateTime)
-    decision_note = sa.Column(sa.String(200))
+    decision_note = sa.Column(sa.String(200))  # the reason of a 驳回, which the applicant reads
 
     @sa.orm.declared_attr
     def created_by_id(cls):
@@ -62,6 +78,8 @@ class TerminationApplication(_Decided, Timestamps, Versioned, db.Model):
 
 
 class TransferApplication(_Decided, Timestamps, Versioned, db.Model):
+    """会员调动: the receiving unit (to_org) asks to take a member of another unit (from_org)."""
+
     __tablename__ = "transfer_application"
 
     id = sa.Column(sa.Integer, primary_key=True)
@@ -69,16 +87,31 @@ class TransferApplication(_Decided, Timestamps, Versioned, db.Model):
     from_org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)
     to_org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)
     reason = sa.Column(sa.String(200))
+    org_id = sa.orm.synonym("to_org_id")  # the applicant's unit, as every application has it
 
     member = db.relationship("Member")
     from_org = db.relationship("Org", foreign_keys=[from_org_id])
     to_org = db.relationship("Org", foreign_keys=[to_org_id])
+
+    __table_args__ = (
+        # one undecided transfer per member, whichever unit asks (pressing 【生成调动申请】 twice, or two units at once)
+        sa.Index(
+            "ux_transfer_application_pending_member",
+            "member_id",
+            unique=True,
+            postgresql_where=PENDING_SQL,
+            sqlite_where=PENDING_SQL,
+        ),
+    )
 
     def __str__(self) -> str:
         return f"调动申请 {self.id}"
 
 
 class ChangeApplication(_Decided, Timestamps, Versioned, db.Model):
+    """会员变更: a new name and/or ID number for a member of the applicant's unit; gender and birth
+    date follow the new ID number (worked out when the application is saved)."""
+
     __tablename__ = "change_application"
 
     id = sa.Column(sa.Integer, primary_key=True)
@@ -88,10 +121,147 @@ class ChangeApplication(_Decided, Timestamps, Versioned, db.Model):
     new_name = sa.Column(sa.String(50))
     old_id_number = sa.Column(sa.String(18))
     new_id_number = sa.Column(sa.String(18))
+    new_gender = sa.Column(enum_type(Gender))
+    new_birth_date = sa.Column(sa.Date)
     reason = sa.Column(sa.String(200), nullable=False, default="")
 
     member = db.relationship("Member")
     org = db.relationship("Org")
 
+    __table_args__ = (
+        sa.Index(
+            "ux_change_application_pending_member",
+            "member_id",
+            unique=True,
+            postgresql_where=PENDING_SQL,
+            sqlite_where=PENDING_SQL,
+        ),
+    )
+
     def __str__(self) -> str:
         return f"变更申请 {self.id}"
+
+
+class DocumentKind(LabeledEnum):
+    PDF = ("pdf", "PDF")
+    JPG = ("jpg", "JPG 图片")
+    PNG = ("png", "PNG 图片")
+
+
+class OverAgeApplication(_Decided, Timestamps, Versioned, db.Model):
+    """超龄例外 (manual 一(三)1, 一(四)9): a person over the age limit but under 65, not formally
+    retired, with a document proving it; the agency decides.  The person may not be a member yet
+    (入会 then accepts the ID number), or a member of the unit (投保 then accepts them)."""
+
+    __tablename__ = "over_age_application"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    org_id = sa.Column(sa.Integer, sa.ForeignKey("org.id"), nullable=False, index=True)
+    member_id = sa.Column(sa.Integer, sa.ForeignKey("member.id"), index=True)
+    id_number = sa.Column(sa.String(18), nullable=False, index=True)
+    name = sa.Column(sa.String(50), nullable=False)
+    gender = sa.Column(enum_type(Gender), nullable=False)
+    birth_date = sa.Column(sa.Date, nullable=False)
+    reason = sa.Column(sa.String(200), nullable=False, default="")
+    # the attached document, kept by models/storage.py (none only for exceptions granted before this screen)
+    document_name = sa.Column(sa.String(255))  # as uploaded, for the download's name
+    document_kind = sa.Column(enum_type(DocumentKind))  # by content, not by the name's extension
+    document_size = sa.Column(sa.Integer)
+    document_sha256 = sa.Column(sa.String(64))
+
+    org = db.relationship("Org")
+    member = db.relationship("Member")
+
+    __table_args__ = (
+        sa.Index(
+            "ux_over_age_application_pending_id_number",
+            "id_number",
+            unique=True,
+            postgresql_where=PENDING_SQL,
+            sqlite_where=PENDING_SQL,
+        ),
+    )
+
+    def __str__(self) -> str:
+        return f"超龄例外申请 {self.id}"
+
+
+def application_workflow(
+    model,
+    noun: str,
+    approvers: frozenset,
+    submit_label: str = "当前查询结果提交",
+    submit_action: tuple[str, str] = ("submit", "提交"),
+    approver_words: str = "",
+) -> Workflow:
+    """The one application workflow: 新建 → 提交 → 通过 | 驳回, and 驳回 → 新建 to correct it."""
+    submit, submit_words = submit_action
+    return Workflow(
+        model,
+        noun,
+        editable=(AS.NEW,),
+        transitions=[
+            Transition(
+                name="submit",
+                label=submit_label,
+                from_states=(AS.NEW,),
+                to_state=AS.SUBMITTED,
+                roles=UNIT,
+                action=submit,
+                action_label=submit_words,
+                clears=("decision_note", "decided_at", "decided_by_id"),
+                stamps={"submitted_at": "now"},
+                todo={AS.NEW: f"{noun}（新建，未{submit_words}）"},
+                note=f"将当前查询结果中“新建”状态的{noun}{submit_words}，由{approver_words}审批。请先核对下面的名单。",
+            ),
+            Transition(
+                name="approve",
+                label="当前查询结果通过",
+                from_states=(AS.SUBMITTED,),
+                to_state=AS.APPROVED,
+                roles=approvers,
+                action="approve",
+                action_label="通过",
+                stamps={"decided_at": "now", "decided_by_id": "user"},
+                todo={AS.SUBMITTED: f"待审批的{noun}"},
+                note=f"通过当前查询结果中“已提交”的{noun}，通过后立即生效。不能通过的申请会列出原因并跳过。",
+            ),
+            Transition(
+                name="reject",
+                label="当前查询结果驳回",
+                from_states=(AS.SUBMITTED,),
+                to_state=AS.REJECTED,
+                roles=approvers,
+                action="reject",
+                action_label="驳回",
+                reason="驳回原因（申请单位会看到）",
+                reason_column="decision_note",
+                stamps={"decided_at": "now", "decided_by_id": "user"},
+                danger=True,
+                note=f"驳回当前查询结果中“已提交”的{noun}；申请单位会看到驳回原因，可修改后重新提交。",
+            ),
+            Transition(
+                name="reopen",
+                label="当前查询结果重新编辑",
+                from_states=(AS.REJECTED,),
+                to_state=AS.NEW,
+                roles=UNIT,
+                action="reopen",
+                action_label="退回新建",
+                todo={AS.REJECTED: f"被驳回的{noun}"},
+                note=f"将被驳回的{noun}改回“新建”，修改后可重新{submit_words}（驳回原因仍会显示，直到重新{submit_words}）。",
+            ),
+        ],
+    )
+
+
+TRANSFER_WORKFLOW = application_workflow(TransferApplication, "会员调动申请", INFO, approver_words="信息部")
+CHANGE_WORKFLOW = application_workflow(
+    ChangeApplication,
+    "会员变更申请",
+    INFO,
+    submit_label="上报",
+    submit_action=("report", "上报"),
+    approver_words="信息部",
+)
+OVER_AGE_WORKFLOW = application_workflow(OverAgeApplication, "超龄例外申请", AGENCY, approver_words="代办处")

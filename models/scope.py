@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .applications import TransferApplication
 from .audit import AuditLog
 from .batch import ImportBatch, ImportRow
 from .org import Org, User
@@ -67,8 +66,6 @@ def scope_filter(model, user) -> sa.ColumnElement[bool]:
     if model is Org:
         return Org.path.like(_like_prefix(user.org.path))
     subtree = _subtree(user)
-    if model is TransferApplication:  # both the unit giving and the unit receiving see it
-        return sa.or_(TransferApplication.from_org_id.in_(subtree), TransferApplication.to_org_id.in_(subtree))
     if model is AuditLog:
         return AuditLog.user_id.in_(sa.select(User.id).where(User.org_id.in_(subtree)))
     if model is ImportRow:

@@ -8,6 +8,8 @@ kind of file:
                 failure lists of bulk actions                failures_path(token)
     documents/  generated documents (PDF)                    document_path(name)
     exports/    generated exports                            export_path(name)
+    attachments/ documents clerks attach to applications     attachment_path(name)
+                 (超龄例外的证明文件), downloaded only within scope
 
 A models module so that the batch pipeline, the actions and the views all take their paths from here.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from flask import current_app
 
-FOLDERS = ("files", "results", "documents", "exports")
+FOLDERS = ("files", "results", "documents", "exports", "attachments")
 
 
 def root() -> Path:
@@ -63,3 +65,7 @@ def document_path(name: str) -> Path:
 
 def export_path(name: str) -> Path:
     return folder("exports") / safe_name(name)
+
+
+def attachment_path(name: str) -> Path:
+    return folder("attachments") / safe_name(name)

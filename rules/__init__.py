@@ -23,7 +23,7 @@ from .products import (
     policy_expiry,
 )
 from .result import Check
-from .spreadsheet import FORMULA_PREFIXES, escape_formula
+from .spreadsheet import FORMULA_PREFIXES, ILLEGAL_CHARACTERS, escape_formula, worksheet_text
 
 __all__ = [
     "AGE_HARD_LIMIT",
@@ -63,4 +63,6 @@ __all__ = [
     "Check",
     "FORMULA_PREFIXES",
     "escape_formula",
+    "ILLEGAL_CHARACTERS",
+    "worksheet_text",
 ]

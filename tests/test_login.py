@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from conftest import csrf_token, login_as, user_id
 from flask import g, request_tearing_down
 
+import models.sms
 from app import create_app
 from models import SmsSend, User, db, utcnow
+from models.sms import sms_budget_exhausted, sms_sent_today
 from views import auth
 
 PASSWORD = "Demo-2026"
@@ -325,14 +327,14 @@ def test_when_the_daily_sms_budget_is_spent_sending_stops_and_the_admin_is_warne
 def test_the_daily_budget_counts_the_beijing_day(app, client, sms, monkeypatch):
     # 09:00 in Beijing on 2 March is 01:00 UTC; the Beijing day began at 16:00 UTC on 1 March
     now = datetime(2026, 3, 2, 1, 0)
-    monkeypatch.setattr(auth, "utcnow", lambda: now)
+    monkeypatch.setattr(models.sms, "utcnow", lambda: now)  # the budget's clock (models/sms.py)
     monkeypatch.setitem(app.config, "SMS_DAILY_BUDGET", 3)
     add_sends(app, 3, at=datetime(2026, 3, 1, 15, 59))  # 23:59 on 1 March in Beijing: yesterday
     with app.app_context():
-        assert auth.sms_sent_today() == 0
+        assert sms_sent_today() == 0
     add_sends(app, 3, at=datetime(2026, 3, 1, 16, 0))  # 00:00 on 2 March in Beijing: today
     with app.app_context():
-        assert auth.sms_sent_today() == 3 and auth.sms_budget_exhausted()
+        assert sms_sent_today() == 3 and sms_budget_exhausted()
 
 
 # ---------------------------------------------------------------- several workers

@@ -113,11 +113,13 @@ def test_male_aged_16_is_under_age(app, client):
     assert any("未满投保年龄" in e for e in errors(page))
 
 
-def test_over_age_member_with_the_exception_is_asked_and_saved_only_after_confirming(app, client):
+def test_a_clerk_can_no_longer_grant_the_over_age_exception_herself(app, client):
+    """The exception is the agency's decision (超龄例外申请, tests/test_over_age.py): a posted
+    "经代办处同意" tick, as the old form had, admits nobody."""
     login_as(app, client, "clerk1")
     idn = make_id(years_ago(58, days=30), male=False)
-    page = post_member(client, name="钱局长", id_number=idn, over_age_exception="y", over_age_note="未办理退休手续")
-    assert any("此会员超出投保年龄，是否继续投保" in e for e in errors(page))
+    html = client.get("/admin/members/new/").get_data(as_text=True)
+    assert 'name="over_age_exception"' not in html
     page = post_member(
         client,
         name="钱局长",
@@ -126,10 +128,9 @@ def test_over_age_member_with_the_exception_is_asked_and_saved_only_after_confir
         over_age_note="未办理退休手续",
         confirm_over_age="y",
     )
-    assert page.status_code == 302
+    assert any("超龄（58周岁）" in e and "【超龄例外申请】" in e for e in errors(page))
     with app.app_context():
-        m = db.session.scalar(sa.select(Member).where(Member.id_number == idn))
-        assert m.over_age_exception and m.over_age_note == "未办理退休手续"
+        assert db.session.scalar(sa.select(Member).where(Member.id_number == idn)) is None
 
 
 def test_65_or_older_is_never_admitted_even_with_the_exception(app, client):

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from rules import Code, check_effective_date, escape_formula, parse_member_no
+from rules import Code, check_effective_date, escape_formula, parse_member_no, worksheet_text
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +54,9 @@ def test_a_cell_a_spreadsheet_would_run_gets_an_apostrophe(text):
 @pytest.mark.parametrize("value", ["张伟", "", "1=1", 12, None, date(2026, 1, 1)])
 def test_other_values_are_left_as_they_are(value):
     assert escape_formula(value) == value
+
+
+def test_a_character_a_worksheet_cannot_hold_is_shown_as_a_replacement_mark():
+    assert worksheet_text("张\x01伟\x1f") == "张\ufffd伟\ufffd"
+    assert worksheet_text("a\tb\nc\r") == "a\tb\nc\r"  # tab and line ends are fine
+    assert worksheet_text(12) == 12

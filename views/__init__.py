@@ -13,6 +13,7 @@ from models import (
     ImportBatch,
     Member,
     Org,
+    OverAgeApplication,
     Policy,
     Product,
     Receipt,
@@ -22,7 +23,7 @@ from models import (
     db,
 )
 
-from .applications import ChangeView, TerminationView, TransferView
+from .applications import ChangeView, OverAgeView, TerminationView, TransferView
 from .batches import BatchView
 from .home import HomeView
 from .members import MemberAdmissionView, MemberQueryView
@@ -62,6 +63,7 @@ def init_admin(app) -> Admin:
     admin.add_view(MemberQueryView(Member, s, name="会员信息查询", category=MEMBERS, endpoint="member_query"))
     admin.add_view(TransferView(TransferApplication, s, name="会员调动管理", category=MEMBERS, endpoint="transfers"))
     admin.add_view(ChangeView(ChangeApplication, s, name="会员变更管理", category=MEMBERS, endpoint="changes"))
+    admin.add_view(OverAgeView(OverAgeApplication, s, name="超龄例外申请", category=MEMBERS, endpoint="over_age"))
     admin.add_view(PolicyView(Policy, s, name="投保管理", category=POLICIES, endpoint="policies"))
     admin.add_view(
         TerminationView(TerminationApplication, s, name="保单提前终止", category=POLICIES, endpoint="terminations")

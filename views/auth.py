@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import timedelta
 from functools import cache
@@ -18,6 +17,8 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import SmsSend, User, db, utcnow
+from models.sms import sms_budget_exhausted
+from rules.phone import MAINLAND_MOBILE
 
 bp = Blueprint("auth", __name__)
 
@@ -27,8 +28,6 @@ SEND_INTERVAL = timedelta(seconds=60)
 SENDS_PER_HOUR = 10
 LOCK_AFTER_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=30)
-MAINLAND_MOBILE = re.compile(r"^\+861[3-9]\d{9}$")
-BEIJING_OFFSET = timedelta(hours=8)  # the SMS budget's "today" is the day in Asia/Shanghai (no DST)
 
 GENERIC_FAILURE = "登录失败：用户名、密码或验证码不正确，或账户已被锁定。请核对后重试，多次失败请联系系统管理员。"
 MSG_SENT = "验证码已发送至 {phone}，5分钟内有效。"
@@ -96,16 +95,6 @@ def _fail(user, now) -> None:
             user.locked_until = now + LOCK_DURATION
             user.login_code_hash = None
     db.session.commit()
-
-
-def sms_sent_today(now=None) -> int:
-    now = now or utcnow()
-    start = (now + BEIJING_OFFSET).replace(hour=0, minute=0, second=0, microsecond=0) - BEIJING_OFFSET
-    return db.session.scalar(sa.select(sa.func.count()).select_from(SmsSend).where(SmsSend.sent_at >= start))
-
-
-def sms_budget_exhausted(now=None) -> bool:
-    return sms_sent_today(now) >= current_app.config["SMS_DAILY_BUDGET"]
 
 
 def send_code(username: str, password: str, ip: str) -> tuple[bool, str]:

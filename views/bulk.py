@@ -12,6 +12,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, send_file, stream_with_context, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
@@ -62,17 +63,37 @@ class BulkActionsMixin:
 
     def current_query(self):
         """The list screen's query: its search panel, within the user's scope (views/base.py
-        `get_query`) — the very query the list shows."""
-        return self.get_query()
+        `get_query`) — the very query the list shows; on one record's page (`rid`), that record."""
+        query = self.get_query()
+        rid = self.single_record_id()
+        if rid is not None:  # one record's page: its buttons act on it alone (narrows, never widens)
+            query = query.filter(self.model.id == rid)
+        return query
+
+    def single_record_id(self) -> int | None:
+        """`rid`: the record whose detail page's button opened the action."""
+        rid = request.args.get("rid")
+        if rid is None:
+            return None
+        try:
+            return int(rid)
+        except ValueError:
+            abort(404)
 
     def current_ids(self):
         return self.current_query().with_entities(self.model.id).statement
 
     def active_filter_text(self) -> list[str]:
         """The search panel's conditions in Chinese, for the confirmation page."""
-        return self.panel_state().describe()
+        out = self.panel_state().describe()
+        if self.single_record_id() is not None:
+            out = [*out, f"仅此一条（编号 {self.single_record_id()}）"]
+        return out
 
     def list_url(self) -> str:
+        rid = self.single_record_id()
+        if rid is not None:  # back to the record's own page
+            return self.get_url(".details_view", id=rid)
         qs = request.query_string.decode()
         return self.get_url(".index_view") + (f"?{qs}" if qs else "")
 
@@ -91,7 +112,7 @@ class BulkActionsMixin:
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
         lines, refusal = action.precheck(ids, user) if action.precheck else ([], None)
-        warning = None
+        warning, result = None, None
         if request.method == "POST" and action.run is not None and confirm.validate_on_submit():
             expected = int(confirm.expected.data or -1)
             if refusal:
@@ -132,9 +153,18 @@ class BulkActionsMixin:
                 try:
                     result = action.run(ids, user, expected=expected, **params)
                     db.session.commit()
+                except sa.exc.IntegrityError:
+                    db.session.rollback()
+                    result = None
+                    warning = (
+                        "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。"
+                        "请刷新后核对，再重新确认。"
+                    )
+                    summary = summarize(self.model, ids, action)
                 except Exception:
                     db.session.rollback()
                     raise
+            if result is not None:
                 flash(result.message, "success" if result.done else "warning")
                 if result.link and result.done:
                     endpoint, kwargs = result.link

@@ -9,16 +9,14 @@ from flask_admin import AdminIndexView, expose
 from models import (
     WORKFLOWS,
     ApplicationStatus,
-    ChangeApplication,
     TerminationApplication,
-    TransferApplication,
     db,
     scoped,
 )
 from models.org import Role as R
+from models.sms import sms_budget_exhausted, sms_sent_today
 
 from .access import current_user
-from .auth import sms_budget_exhausted, sms_sent_today
 
 
 def _count(model, *conds) -> int:
@@ -51,6 +49,36 @@ def workflow_todos(user) -> list[tuple[str, int, str]]:
     return items
 
 
+REASONS_SHOWN = 5
+
+
+def todo_reasons(user) -> dict[str, list[tuple[str, str]]]:
+    """For a to-do of rows that someone sent back with a reason (打回, 驳回): the latest few rows and
+    their reasons, so the clerk reads why on 首页.  Derived too: the reason column is the one the
+    transition into that state declares."""
+    out = {}
+    for wf in WORKFLOWS:
+        for t in wf.transitions:
+            if not t.todo or user.role not in t.roles:
+                continue
+            for state, words in t.todo.items():
+                column = next(
+                    (o.reason_column for o in wf.transitions if o.to_state == state and o.reason_column), None
+                )
+                if column is None:
+                    continue
+                model = wf.model
+                rows = db.session.scalars(
+                    scoped(sa.select(model), model, user)
+                    .where(model.status == state, getattr(model, column).is_not(None))
+                    .order_by(model.id.desc())
+                    .limit(REASONS_SHOWN)
+                ).all()
+                if rows:
+                    out[words] = [(str(r), getattr(r, column)) for r in rows]
+    return out
+
+
 def todo_items(user) -> list[tuple[str, int, str]]:
     """(label, count, url) of what waits for this user's role."""
     items = workflow_todos(user)
@@ -61,19 +89,6 @@ def todo_items(user) -> list[tuple[str, int, str]]:
                 "待审批的保单提前终止申请",
                 _count(TerminationApplication, TerminationApplication.status == ApplicationStatus.SUBMITTED),
                 url_for("terminations.index_view"),
-            ),
-        ]
-    if user.role in (R.INFO_DEPT, R.ADMIN):
-        items += [
-            (
-                "待审批的会员调动申请",
-                _count(TransferApplication, TransferApplication.status == ApplicationStatus.SUBMITTED),
-                url_for("transfers.index_view"),
-            ),
-            (
-                "待审批的会员变更申请",
-                _count(ChangeApplication, ChangeApplication.status == ApplicationStatus.SUBMITTED),
-                url_for("changes.index_view"),
             ),
         ]
     return items
@@ -104,5 +119,10 @@ class HomeView(AdminIndexView):
             if kind in KINDS
         ]
         return self.render(
-            "admin/home.html", user=user, todos=todo_items(user), budget_warning=budget_warning, templates=templates
+            "admin/home.html",
+            user=user,
+            todos=todo_items(user),
+            reasons=todo_reasons(user),
+            budget_warning=budget_warning,
+            templates=templates,
         )

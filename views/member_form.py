@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from wtforms import BooleanField, StringField
-from wtforms.validators import InputRequired, Length, Optional, Regexp
+from wtforms.validators import InputRequired, Optional, Regexp
 
+from actions.new_applications import approved_over_age
 from batch.admission import AdmissionContext, AdmissionRequest, check_admissions
-from rules import Code, check_name
+from rules import Code, check_name, normalize_id
 
 from .access import current_user
 from .base import AdminForm
@@ -24,11 +25,10 @@ class MemberEntryForm(AdminForm):
         description="18位，末尾X须大写。性别和出生日期由身份证号自动得出，无需填写",
     )
     phone = StringField("联系电话", [Optional(), Regexp(r"^[0-9+\- ]{7,20}$", message="联系电话只能填写数字，7至20位")])
-    over_age_exception = BooleanField("未办理正式退休手续（如局级干部、高级职称），已提供相关文件并经代办处同意")
-    over_age_note = StringField("超龄例外说明", [Optional(), Length(max=200, message="说明不超过200字")])
-    confirm_over_age = BooleanField("确定继续办理（此会员超出投保年龄）")
+    confirm_over_age = BooleanField("确定继续办理（此会员超出投保年龄，代办处已同意超龄例外）")
 
     checked = None  # the admission check's values (id_number, name, gender, birth_date) once it passes
+    over_age_app = None  # the agency-approved exception of this ID number (超龄例外申请), if there is one
     fixes: list = []  # what the check corrected in what the clerk typed, said after saving
 
     def _fixes(self, raw_name: str, raw_id: str, values: dict) -> list[str]:
@@ -54,8 +54,11 @@ class MemberEntryForm(AdminForm):
         result = None
         if self.id_number.data and not self.id_number.errors:
             obj_id = getattr(self._obj, "id", None) if self._obj is not None else None
+            # the exception is the agency's decision on this ID number, never the clerk's tick
+            norm = normalize_id(self.id_number.data)
+            self.over_age_app = approved_over_age(norm.value, current_user()) if norm.ok else None
             (result,) = check_admissions(
-                [AdmissionRequest(0, self.name.data, self.id_number.data, bool(self.over_age_exception.data))],
+                [AdmissionRequest(0, self.name.data, self.id_number.data, self.over_age_app is not None)],
                 AdmissionContext(
                     current_user(), confirmed_over_age=bool(self.confirm_over_age.data), exclude_member_id=obj_id
                 ),

@@ -110,8 +110,10 @@ class MemberAdmissionView(ScopedModelView):
         super().on_model_change(form, model, is_created)
         model.gender = form.checked["gender"]
         model.birth_date = form.checked["birth_date"]
-        model.over_age_exception = bool(form.over_age_exception.data)
-        model.over_age_note = form.over_age_note.data or None
+        approved = form.over_age_app  # the agency's decision on this ID number, if any (超龄例外申请)
+        model.over_age_exception = approved is not None
+        model.over_age_note = approved.reason if approved is not None else None
+        model.over_age_approved_by_id = approved.decided_by_id if approved is not None else None
         if is_created:
             user = current_user()
             model.org_id = user.org_id
@@ -124,6 +126,8 @@ class MemberAdmissionView(ScopedModelView):
     edit_template = "admin/member_form.html"
 
     def after_model_change(self, form, model, is_created):
+        if form.over_age_app is not None and form.over_age_app.member_id is None:
+            form.over_age_app.member_id = model.id  # the approved request now names its member
         super().after_model_change(form, model, is_created)
         if is_created:
             flash(f"已保存：{model.name}，会员编号 {model.member_no}", "success")

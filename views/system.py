@@ -12,11 +12,11 @@ from wtforms import PasswordField, SelectField, validators
 
 from models import AuditLog, Org, OrgLevel, Role, User, db, write_audit
 from models.audit import ACTION_LABELS
+from rules.phone import MAINLAND_MOBILE
 
 from . import panel
 from .access import ADMIN as ADMIN_ONLY
 from .access import MANAGERS, current_user
-from .auth import MAINLAND_MOBILE
 from .base import ScopedModelView, format_money
 
 CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
