@@ -3,7 +3,7 @@ its 添加 page, the details and edit pages its list links to, its bulk-action p
 in-page links, the login page and the error pages — their visible text, titles, placeholders and
 button words.  The audit log screen is left to its own issue (labels of actions and fields).
 
-Allowed: file formats (Excel, PDF, CSV, xls, xlsx), the demo user names, and the navbar toggler's
+Allowed: file formats (Excel, PDF, CSV, xls, xlsx, JPG, PNG), the demo user names, and the navbar toggler's
 aria-label, which Flask-Admin writes in English and static/screens.js renames (checked in the
 browser by tests/browser/test_search_panel.py)."""
 
@@ -18,7 +18,7 @@ from conftest import csrf_token, login_as
 from models import User, db
 
 ROLES = ("clerk1", "agency1", "office1", "info1", "admin")
-ALLOWED = {"Excel", "PDF", "CSV", "csv", "xls", "xlsx", "Toggle", "navigation"}
+ALLOWED = {"Excel", "PDF", "CSV", "csv", "xls", "xlsx", "JPG", "PNG", "jpg", "png", "Toggle", "navigation"}
 WORD = re.compile(r"\b[A-Za-z]{3,}\b")
 SKIP = ("/admin/audit/",)
 
