@@ -33,8 +33,10 @@ def test_members_are_entered_one_after_another_with_the_keyboard_alone(page, liv
         page.keyboard.press("Enter")
         assert focused(page) == "phone"
         page.keyboard.press("Enter")
-        assert focused(page) == "over_age_exception"
-        page.keyboard.press("Enter")
+        for _ in range(3):  # the over-age fields, where the form shows them
+            if focused(page) not in ("over_age_exception", "over_age_note", "confirm_over_age"):
+                break
+            page.keyboard.press("Enter")
         assert focused(page) == "_add_another", "after the last field: 【保存并创建下一个】"
         with page.expect_navigation():
             page.keyboard.press("Enter")
