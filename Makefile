@@ -9,7 +9,7 @@ WORKERS ?= 4
 # `flask` command below compiles its ~650 imported modules again (several seconds of CPU each).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run serve test venv venv-dev lock db system-deps-run system-deps-test clean
+.PHONY: run serve worker test venv venv-dev lock db system-deps-run system-deps-test clean
 
 # runtime packages only (requirements.txt), every version as pinned in requirements.lock
 $(VENV)/.installed: requirements.txt requirements.lock .ci/venv.sh
@@ -48,6 +48,11 @@ serve: venv system-deps-run
 	@case "$${DATABASE_URL:-}" in postgres*) ;; *) echo "make serve 需要 PostgreSQL 数据库，例如：DATABASE_URL=postgresql://huzhu@127.0.0.1/huzhu make serve" >&2; exit 2;; esac
 	$(FLASK) db upgrade
 	$(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
+
+# Background jobs (big batch files): one RQ worker; run several, on any machine, for more at once.
+worker: venv system-deps-run
+	@[ -n "$${REDIS_URL:-}" ] || { echo "make worker 需要 Redis：REDIS_URL=redis://127.0.0.1:6379/0 make worker" >&2; exit 2; }
+	$(FLASK) worker
 
 test: venv-dev system-deps-test
 	bash .ci/test.sh

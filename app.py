@@ -104,6 +104,19 @@ def _register_error_pages(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     _register_batch_cli(app)
 
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="做完队列中的任务就退出")
+    def worker(burst):
+        """后台任务：运行一个 RQ worker，办理大批量文件（需要 REDIS_URL）。"""
+        from batch import BatchFileError
+        from batch.jobs import work
+
+        try:
+            work(burst=burst)
+        except BatchFileError as exc:
+            click.echo(str(exc), err=True)
+            raise SystemExit(2) from None
+
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时装载")
     def demo_data(if_empty):

@@ -59,6 +59,10 @@ FROM_ENVIRONMENT = {
     "TRANSFER_LOOKUPS_PER_HOUR": ("TRANSFER_LOOKUPS_PER_HOUR", _int, 30),
     # how many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none; serving.py)
     "TRUSTED_PROXIES": ("TRUSTED_PROXIES", _int, 0),
+    # background jobs (batch/jobs.py): without REDIS_URL everything runs inline, in the request
+    "REDIS_URL": ("REDIS_URL", _text, ""),
+    "BATCH_BACKGROUND_ROWS": ("BATCH_BACKGROUND_ROWS", _int, 5_000),  # a bigger file goes to a worker
+    "JOB_LEASE_SECONDS": ("JOB_LEASE_SECONDS", _int, 30),  # a worker silent this long is taken for dead
 }
 
 
@@ -142,6 +146,7 @@ def configure_logging(level: str) -> None:
         handler._huzhu = True
         root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # seven INFO lines per PDF
 
 
 def log_to_stderr() -> None:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the project needs: a CJK font and Pango for WeasyPrint's PDFs (`run`), plus the
-# PostgreSQL server and Chromium for the test suite (`test`). Installed with apt-get when missing
+# PostgreSQL server, Redis (background jobs) and Chromium for the test suite (`test`). Installed with apt-get when missing
 # and running as root; otherwise say what is missing and go on.
 set -euo pipefail
 want=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)
 if [ "${1:-run}" = test ]; then
-  want+=(postgresql chromium poppler-utils)  # poppler-utils: pdftotext/pdftoppm read the PDFs back
+  want+=(postgresql redis-server chromium poppler-utils)  # poppler-utils: pdftotext/pdftoppm read the PDFs back
 fi
 missing=()
 for p in "${want[@]}"; do

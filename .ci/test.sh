@@ -6,11 +6,13 @@ py=.venv/bin/python
 echo "== ruff (check + format)"
 .venv/bin/ruff check . && .venv/bin/ruff format --check .
 pgdir=$(mktemp -d /tmp/huzhu-pg.XXXXXX)
+redisdir=$(mktemp -d /tmp/huzhu-redis.XXXXXX)
 port=${PGTEST_PORT:-$((54000 + RANDOM % 900))}
-trap 'bash .ci/postgres.sh stop "$pgdir"' EXIT
+trap 'bash .ci/postgres.sh stop "$pgdir"; bash .ci/redis.sh stop "$redisdir"' EXIT
 url=$(bash .ci/postgres.sh start "$pgdir" "$port")
-echo "== PostgreSQL ($url)"
-TEST_DATABASE_URL="$url" $py -m pytest -q -p no:cacheprovider \
+redis=$(bash .ci/redis.sh start "$redisdir" "$((port + 1000))")
+echo "== PostgreSQL ($url) + Redis ($redis): background jobs on RQ"
+TEST_DATABASE_URL="$url" TEST_REDIS_URL="$redis" $py -m pytest -q -p no:cacheprovider \
   --cov=rules --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100 "$@"
-echo "== SQLite"
-TEST_DATABASE_URL="" $py -m pytest -q -p no:cacheprovider "$@"
+echo "== SQLite, no Redis: everything inline"
+TEST_DATABASE_URL="" TEST_REDIS_URL="" $py -m pytest -q -p no:cacheprovider "$@"

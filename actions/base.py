@@ -17,6 +17,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from models import AuditLog, db, utcnow, write_audit
+from models.audit import audit_select, insert_audit_select, json_or_null  # noqa: F401  (audit_select: for the actions)
 
 
 @dataclass
@@ -153,19 +154,9 @@ def dml_with_audit(
                 pairs += [sa.literal(k, sa.String), done.c[f"b_{k}"]]
             before_expr = sa.func.json_build_object(*pairs).cast(sa.JSON)
         else:
-            before_expr = sa.literal(before, sa.JSON) if before is not None else sa.null()
-        select = sa.select(
-            sa.literal(now, sa.DateTime),
-            sa.literal(user_id, sa.Integer),
-            sa.literal(action, sa.String),
-            sa.literal(_entity(model), sa.String),
-            done.c.id,
-            before_expr,
-            sa.literal(after, sa.JSON) if after is not None else sa.null(),
-        )
+            before_expr = json_or_null(before)
         logged = (
-            sa.insert(AuditLog)
-            .from_select(["created_at", "user_id", "action", "entity", "entity_id", "before", "after"], select)
+            insert_audit_select(action, _entity(model), user_id, done.c.id, before_expr, json_or_null(after), now)
             .returning(AuditLog.id, AuditLog.entity_id)
             .cte("logged")
         )
@@ -198,26 +189,6 @@ def json_object(*pairs):
     """A JSON object built in SQL from key, value, key, value …: one per row of an INSERT … SELECT."""
     fn = sa.func.json_build_object if db.session.get_bind().dialect.name == "postgresql" else sa.func.json_object
     return fn(*[sa.literal(p, sa.String) if isinstance(p, str) else p for p in pairs], type_=sa.JSON)
-
-
-def audit_select(action: str, entity: str, user_id: int | None, rows: sa.Select) -> None:
-    """Audit rows from a SELECT of (entity_id, before, after), one INSERT … SELECT: for a change
-    whose old and new values differ per row and are known to the query (e.g. the application
-    that asked for them)."""
-    now = utcnow()
-    sub = rows.subquery()
-    entity_id, before, after = list(sub.c)
-    select = sa.select(
-        sa.literal(now, sa.DateTime),
-        sa.literal(user_id, sa.Integer),
-        sa.literal(action, sa.String),
-        sa.literal(entity, sa.String),
-        entity_id,
-        before,
-        after,
-    )
-    cols = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
-    db.session.execute(sa.insert(AuditLog).from_select(cols, select))
 
 
 def _jsonable(value):

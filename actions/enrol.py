@@ -77,6 +77,7 @@ def _failures(results, requests, who: dict) -> list[dict]:
                 "name": m.get("name", ""),
                 "id_number": m.get("id_number", ""),
                 "reason": r.message,
+                "code": str(r.code),
             }
         )
     return out

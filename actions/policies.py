@@ -64,24 +64,8 @@ def change_effective_date(ids, user, expected=None, effective: date | None = Non
     ).all()
     done = 0
     for months in terms:
-        stmt = (
-            sa.update(Policy)
-            .where(
-                Policy.id.in_(ids),
-                Policy.status.in_(list(POLICY_EDITABLE)),
-                Policy.id == old.id,
-                Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)),
-            )
-            .values(
-                expected_effective_date=effective,
-                expiry_date=policy_expiry(effective, months),
-                updated_at=utcnow(),
-                version=Policy.version + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
         done += dml_with_audit(
-            stmt,
+            _date_update(ids, months, effective, Policy.id == old.id),
             Policy,
             "change_date",
             user.id,
@@ -103,24 +87,8 @@ def _change_effective_date_sqlite(ids, user, expected, effective: date) -> Resul
     ).all()
     done = 0
     for months, old_date in groups:
-        stmt = (
-            sa.update(Policy)
-            .where(
-                Policy.id.in_(ids),
-                Policy.status.in_(list(POLICY_EDITABLE)),
-                Policy.expected_effective_date == old_date,
-                Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)),
-            )
-            .values(
-                expected_effective_date=effective,
-                expiry_date=policy_expiry(effective, months),
-                updated_at=utcnow(),
-                version=Policy.version + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
         done += dml_with_audit(
-            stmt,
+            _date_update(ids, months, effective, Policy.expected_effective_date == old_date),
             Policy,
             "change_date",
             user.id,
@@ -128,6 +96,26 @@ def _change_effective_date_sqlite(ids, user, expected, effective: date) -> Resul
             after={"expected_effective_date": effective.isoformat()},
         )
     return _date_changed(expected, done, effective)
+
+
+def _date_update(ids, months: int, effective: date, *conds):
+    """The editable policies of `ids` whose product runs `months`: the new date and its expiry."""
+    return (
+        sa.update(Policy)
+        .where(
+            Policy.id.in_(ids),
+            Policy.status.in_(list(POLICY_EDITABLE)),
+            *conds,
+            Policy.product_id.in_(sa.select(Product.id).where(Product.term_months == months)),
+        )
+        .values(
+            expected_effective_date=effective,
+            expiry_date=policy_expiry(effective, months),
+            updated_at=utcnow(),
+            version=Policy.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _date_changed(expected, done, effective: date) -> Result:

@@ -10,13 +10,14 @@ could not fetch a file or a web address.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import jinja2
 
+from rules import format_amount, format_when
 from rules.money import amount_in_words
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "pdf_templates"
@@ -50,18 +51,8 @@ def _fetcher():
     return TemplateFetcher(allowed_protocols=("file",))
 
 
-def _money(value) -> str:
-    return "" if value is None else f"{Decimal(value):.2f}"
-
-
-def _day(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return value.strftime("%Y-%m-%d")
+_money = format_amount  # "12.50" (rules/money.py)
+_day = format_when  # "2026-03-01", "2026-03-01 08:30" (rules/dates.py)
 
 
 def _cn_date(value) -> str:

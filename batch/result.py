@@ -358,7 +358,15 @@ def _as_text(v) -> str:
     return str(v)
 
 
-def write_template(path, columns, notes: list[str], title: str, id_key: str = "id_number", max_rows: int = 100000):
+def write_template(
+    path,
+    columns,
+    notes: list[str],
+    title: str,
+    id_key: str = "id_number",
+    max_rows: int = 100000,
+    rows: list[tuple] | None = None,
+):
     """An upload template: the header row, text-formatted columns, a length check on the ID column,
     and a 填写说明 sheet with the rules."""
     wb = Workbook()
@@ -386,6 +394,10 @@ def write_template(path, columns, notes: list[str], title: str, id_key: str = "i
             )
             dv.add(f"{letter}2:{letter}{max_rows + 1}")
             ws.add_data_validation(dv)
+    for r, values in enumerate(rows or [], start=2):  # a template filled already (【生成入会文件】)
+        for i, value in enumerate(values, start=1):
+            cell = ws.cell(r, i, safe(value))
+            cell.number_format = "@"
     ws.freeze_panes = "A2"
     notes_ws = wb.create_sheet("填写说明")
     notes_ws.column_dimensions["A"].width = 100

@@ -42,6 +42,38 @@ ACTION_LABELS = {
 }
 
 
+AUDIT_COLUMNS = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
+
+
+def json_or_null(value) -> sa.ColumnElement:
+    """A `before`/`after` that is the same for every row of an INSERT … SELECT."""
+    return sa.literal(value, sa.JSON) if value is not None else sa.null()
+
+
+def insert_audit_select(action: str, entity: str, user_id: int | None, entity_id, before, after, now=None):
+    """`INSERT INTO audit_log … SELECT`: who, what and when as constants; `entity_id`, `before` and
+    `after` as SQL expressions (a column of the rows written, or a constant for all of them).  The
+    one builder of set-based audit rows (write_audit, actions/base.py dml_with_audit, audit_select)."""
+    select = sa.select(
+        sa.literal(now or utcnow(), sa.DateTime),
+        sa.literal(user_id, sa.Integer),
+        sa.literal(action, sa.String),
+        sa.literal(entity, sa.String),
+        entity_id,
+        before,
+        after,
+    )
+    return sa.insert(AuditLog).from_select(AUDIT_COLUMNS, select)
+
+
+def audit_select(action: str, entity: str, user_id: int | None, rows: sa.Select) -> None:
+    """Audit rows from a SELECT of (entity_id, before, after), one INSERT … SELECT: for a change
+    whose old and new values differ per row and are known to the query (e.g. the application
+    that asked for them)."""
+    entity_id, before, after = list(rows.subquery().c)
+    db.session.execute(insert_audit_select(action, entity, user_id, entity_id, before, after))
+
+
 def write_audit(
     action: str,
     entity: str,
@@ -61,19 +93,10 @@ def write_audit(
     table = AuditLog.__table__
     now = utcnow()
     if isinstance(ids, sa.sql.Selectable):
-        sub = ids.subquery()
-        id_col = list(sub.c)[0]
-        select = sa.select(
-            sa.literal(now, sa.DateTime),
-            sa.literal(user_id, sa.Integer),
-            sa.literal(action, sa.String),
-            sa.literal(entity, sa.String),
-            id_col,
-            sa.literal(before, sa.JSON) if before is not None else sa.null(),
-            sa.literal(after, sa.JSON) if after is not None else sa.null(),
+        id_col = list(ids.subquery().c)[0]
+        session.execute(
+            insert_audit_select(action, entity, user_id, id_col, json_or_null(before), json_or_null(after), now)
         )
-        cols = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
-        session.execute(sa.insert(table).from_select(cols, select))
         return None  # the driver does not report INSERT … SELECT counts reliably; callers know theirs
     rows = [
         dict(created_at=now, user_id=user_id, action=action, entity=entity, entity_id=i, before=before, after=after)
@@ -82,3 +105,49 @@ def write_audit(
     if rows:
         session.execute(sa.insert(table), rows)
     return len(rows)
+
+
+def insert_with_audit(
+    table: sa.Table,
+    columns: list[str],
+    select: sa.Select,
+    action: str,
+    entity: str,
+    user_id: int | None,
+    after: Mapping | None = None,
+    session=None,
+) -> int:
+    """`INSERT INTO table (columns) SELECT …` and one audit row per row it inserted; returns that
+    count.  PostgreSQL: one statement (`WITH ins AS (INSERT … RETURNING id) INSERT INTO audit_log
+    … SELECT … FROM ins`).  SQLite: the INSERT, then the audit rows by INSERT … SELECT of the ids
+    it gave (a row-id range: SQLite hands out increasing ids to one statement's rows)."""
+    session = session or db.session
+    conn = session.connection()
+    now = utcnow()
+    audit_cols = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
+
+    def audit_select(id_col):
+        return sa.select(
+            sa.literal(now, sa.DateTime),
+            sa.literal(user_id, sa.Integer),
+            sa.literal(action, sa.String),
+            sa.literal(entity, sa.String),
+            id_col,
+            sa.null(),
+            sa.literal(after, sa.JSON) if after is not None else sa.null(),
+        )
+
+    if conn.dialect.name == "postgresql":
+        ins = sa.insert(table).from_select(columns, select).returning(table.c.id).cte("ins")
+        logged = (
+            sa.insert(AuditLog.__table__)
+            .from_select(audit_cols, audit_select(ins.c.id))
+            .returning(AuditLog.__table__.c.id)
+            .cte("logged")
+        )
+        return conn.execute(sa.select(sa.func.count()).select_from(logged)).scalar_one()
+    before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    created = conn.execute(sa.insert(table).from_select(columns, select)).rowcount
+    ids = sa.select(table.c.id).where(table.c.id > before).subquery()
+    conn.execute(sa.insert(AuditLog.__table__).from_select(audit_cols, audit_select(ids.c.id)))
+    return created

@@ -6,10 +6,10 @@ is a ``Code`` from the one registry in ``rules.codes``.
 
 from .age import AGE_HARD_LIMIT, AGE_LIMIT, AGE_MIN, age_on, check_age
 from .codes import WARNINGS, Code
-from .dates import check_effective_date, format_date, next_month, parse_date, parse_month
+from .dates import check_effective_date, format_date, format_when, next_month, parse_date, parse_month
 from .idnumber import IdInfo, check_id, id_check_digit, mask_id, normalize_id, parse_id
 from .member_no import MEMBER_NO_DIGITS, parse_member_no
-from .money import amount_in_words, format_yuan
+from .money import amount_in_words, format_amount, format_yuan
 from .names import MIDDLE_DOT, NAME_MAX_LENGTH, check_name
 from .products import (
     ProductTerms,
@@ -35,6 +35,7 @@ __all__ = [
     "Code",
     "check_effective_date",
     "format_date",
+    "format_when",
     "parse_date",
     "parse_month",
     "next_month",
@@ -47,6 +48,7 @@ __all__ = [
     "MEMBER_NO_DIGITS",
     "parse_member_no",
     "amount_in_words",
+    "format_amount",
     "format_yuan",
     "MIDDLE_DOT",
     "NAME_MAX_LENGTH",

@@ -41,6 +41,18 @@ def format_date(d: date | None) -> str:
     return "" if d is None else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
 
 
+def format_when(value) -> str:
+    """A date ``YYYY-MM-DD``, a date and time ``YYYY-MM-DD HH:MM`` (screens, exports, documents);
+    ``""`` for None; text as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return f"{format_date(value)} {value.hour:02d}:{value.minute:02d}"
+    return format_date(value)
+
+
 def check_effective_date(effective: date, today: date) -> Check:
     """预期生效时间: today or later (EFFECTIVE_PAST otherwise)."""
     if effective < today:

@@ -82,6 +82,11 @@ def amount_in_words(amount: Decimal | int | str) -> str:
     return "".join(out)
 
 
-def format_yuan(amount: Decimal | int | str) -> str:
-    """``Decimal("1005.5")`` → ``"1005.50 元"`` (2 places, half up, no thousands separator)."""
-    return f"{_to_decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP)} 元"
+def format_amount(amount: Decimal | int | str | None) -> str:
+    """``Decimal("1005.5")`` → ``"1005.50"`` (2 places, half up, no thousands separator); ``""`` for None."""
+    return "" if amount is None else str(_to_decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def format_yuan(amount: Decimal | int | str | None) -> str:
+    """``Decimal("1005.5")`` → ``"1005.50 元"``; ``""`` for None."""
+    return "" if amount is None else f"{format_amount(amount)} 元"

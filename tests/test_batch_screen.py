@@ -161,7 +161,7 @@ def test_nobody_reaches_another_units_batch(app, client):
     run(client, loc, "process")
     for other in ("clerk2", "clerk3"):
         login_as(app, client, other)
-        for suffix in ("", "result/", "failed/"):
+        for suffix in ("", "result/", "failed/", "progress/"):
             assert client.get(f"{loc}{suffix}").status_code == 404, (other, suffix)
         for stage in ("check", "process"):
             page = client.post(f"{loc}{stage}/", data={"csrf_token": csrf_token(client)})

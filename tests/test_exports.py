@@ -151,3 +151,62 @@ def test_export_amounts_keep_their_cents(app):
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
     assert ws["A2"].value == 1005.5 and ws["B2"].value == datetime(2026, 3, 1)
     assert ws["A3"].value is None
+
+
+HOSTILE_NAMES = [
+    "=HYPERLINK(1)",
+    "-1+2",
+    "@SUM(A1)",
+    "+86",
+    "a&b<c>d",
+    " 前有空格",
+    "后有空格 ",
+    "含\t制表",
+    "含\n换行",
+    "反\\斜杠",
+    "控\x01制",
+    HOSTILE := "<img src=file:///etc/passwd>",
+]
+
+
+def _values(chunks) -> list[list]:
+    ws = openpyxl.load_workbook(io.BytesIO(b"".join(chunks))).active
+    return [[c.value for c in row] for row in ws.iter_rows()]
+
+
+def test_the_database_path_and_the_python_path_write_the_same_cells(app):
+    """On PostgreSQL the rows come as COPY lines (batch/export.py rows_from_copy); every value —
+    formula starts, markup, spaces at the ends, tab, newline, backslash, control characters, an
+    empty date — reads back exactly as the general path writes it."""
+    from dataclasses import replace
+
+    from flask import g
+
+    from actions.exports import EXPIRING_EXPORT, policy_export
+    from models import User
+
+    ids = []
+    for k in range(len(HOSTILE_NAMES)):
+        pid = expiring_in(app, FIRST, f"测对照{k}")
+        ids.append(pid)
+    with app.app_context():
+        for pid, name in zip(ids, HOSTILE_NAMES):
+            db.session.get(Policy, pid).member.name = name
+        db.session.get(Policy, ids[0]).effective_date = None  # an empty date cell
+        db.session.commit()
+    with app.test_request_context():
+        g.user = db.session.scalar(sa.select(User).where(User.username == "clerk1"))
+        query = sa.select(Policy.id).where(Policy.id.in_(ids))
+        export = policy_export(query, EXPIRING_EXPORT + ["status"])
+        general = _values(replace(export, xml_rows=None).xlsx())
+        fast = _values(export.xlsx())
+        postgres = db.engine.dialect.name == "postgresql"
+        db.session.rollback()
+    assert fast == general
+    names = [row[2] for row in general[1:]]
+    assert "'=HYPERLINK(1)" in names and "'-1+2" in names and "'@SUM(A1)" in names and "'+86" in names
+    assert "a&b<c>d" in names and " 前有空格" in names and "后有空格 " in names and HOSTILE in names
+    assert "含\t制表" in names and "含\n换行" in names and "反\\斜杠" in names and "控制" in names
+    assert {row[-1] for row in general[1:]} == {"打印生效"}
+    if postgres:
+        assert export.xml_rows is not None  # the comparison above was between two paths

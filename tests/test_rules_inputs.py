@@ -60,3 +60,16 @@ def test_a_character_a_worksheet_cannot_hold_is_shown_as_a_replacement_mark():
     assert worksheet_text("张\x01伟\x1f") == "张\ufffd伟\ufffd"
     assert worksheet_text("a\tb\nc\r") == "a\tb\nc\r"  # tab and line ends are fine
     assert worksheet_text(12) == 12
+
+
+def test_dates_times_and_amounts_read_the_same_on_every_screen_and_document():
+    from datetime import datetime
+    from decimal import Decimal
+
+    from rules import format_amount, format_when, format_yuan
+
+    assert format_when(date(2026, 3, 1)) == "2026-03-01"
+    assert format_when(datetime(2026, 3, 1, 8, 5, 59)) == "2026-03-01 08:05"
+    assert format_when(None) == "" and format_when("2026-03-01") == "2026-03-01"
+    assert format_amount(Decimal("1005.5")) == "1005.50" and format_amount(None) == ""
+    assert format_yuan(20) == "20.00 元" and format_yuan(None) == ""

@@ -20,24 +20,15 @@ from flask_wtf.i18n import Translations as WTFTranslations
 from markupsafe import Markup
 
 from models import LabeledEnum, db, scoped, write_audit
-from rules import escape_formula
+from rules import escape_formula, format_when, format_yuan
 
 from . import access
 from .access import current_user, has_role
 from .bulk import BulkActionsMixin
 from .panel import SearchPanelMixin
 
-
-def format_money(value) -> str:
-    return "" if value is None else f"{Decimal(value):.2f} 元"
-
-
-def format_date(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return value.strftime("%Y-%m-%d")
+format_money = format_yuan  # "12.50 元" (rules/money.py)
+format_date = format_when  # "2026-03-01", "2026-03-01 08:30" (rules/dates.py)
 
 
 SECRET_COLUMNS = frozenset({"password_hash", "login_code_hash"})

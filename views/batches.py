@@ -4,27 +4,31 @@ templates from 首页 and the list of past batches of the user's scope."""
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 
-from flask import abort, flash, redirect, request, send_file
+import sqlalchemy as sa
+from flask import abort, flash, jsonify, redirect, request, send_file
 from flask_admin import expose
 from markupsafe import Markup
 
 from batch import (
     KINDS,
     BatchFileError,
-    check_batch,
     create_batch,
     earlier_upload,
     get_kind,
-    process_batch,
     write_failed,
 )
+from batch.jobs import state as job_state
+from batch.jobs import submit
+from batch.pipeline import failed_rows
 from batch.result import write_template
-from models import BatchKind, BatchStatus, ImportBatch, Org, OrgLevel, db, products, scoped
+from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, OrgLevel, RowStatus, db, products, scoped
 from models.storage import result_path
 
 from . import access, panel
+from . import remedies as remedy_views
 from .access import current_user
 from .base import ScopedModelView
 
@@ -34,6 +38,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _file_link(view, context, model, name):
     return Markup('<a href="{}">{}</a>').format(view.get_url(".run_view", batch_id=model.id), model.file_name)
+
+
+def _status(view, context, model, name):
+    """校验中/办理中 as the worker sees it: 已中断 when its worker is gone (batch/jobs.py)."""
+    return job_state(model)["label"]
 
 
 class BatchView(ScopedModelView):
@@ -72,7 +81,7 @@ class BatchView(ScopedModelView):
         "params": "参数",
         "result_path": "结果文件",
     }
-    column_formatters = {"file_name": _file_link}
+    column_formatters = {"file_name": _file_link, "status": _status}
     search_panel = [
         panel.enum_select("kind", "业务类型", ImportBatch.kind, BatchKind),
         panel.enum_select("status", "状态", ImportBatch.status, BatchStatus),
@@ -148,7 +157,47 @@ class BatchView(ScopedModelView):
             stage=None,
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
+            remedies=self._remedies(batch, None),
+            job=job_state(batch),
         )
+
+    @expose("/run/<int:batch_id>/progress/")
+    def progress_view(self, batch_id):
+        """How far a background run got (the page polls this while 校验中/办理中)."""
+        return jsonify(job_state(self._batch(batch_id)))
+
+    def _remedies(self, batch, outcome):
+        """The remedy buttons for the failed rows (as just checked, or as recorded when processed)."""
+        if outcome is not None:
+            codes = Counter(str(r.code) for r in outcome.failed)
+        elif batch.status == BatchStatus.PROCESSED:
+            codes = Counter(
+                dict(
+                    db.session.execute(
+                        sa.select(ImportRow.code, sa.func.count())
+                        .where(ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR)
+                        .group_by(ImportRow.code)
+                    ).all()
+                )
+            )
+        else:
+            codes = Counter()
+        return remedy_views.buttons(codes)
+
+    @expose("/run/<int:batch_id>/remedy/<kind>/", methods=("GET", "POST"))
+    def remedy_view(self, batch_id, kind):
+        """【生成调动申请】【生成变更申请】【生成超龄例外申请】 (POST) and 【生成入会文件】 (a download)."""
+        batch = self._batch(batch_id)
+        try:
+            rows = failed_rows(batch, current_user())
+        except BatchFileError as exc:
+            flash(str(exc), "error")
+            return redirect(self.get_url(".run_view", batch_id=batch.id))
+        if kind == "admission":
+            return remedy_views.admission_file(rows)
+        if request.method != "POST":
+            abort(405)
+        return remedy_views.apply(kind, rows)
 
     def _may_run(self, batch) -> bool:
         return self._may_upload() and batch.user_id == current_user().id
@@ -163,11 +212,13 @@ class BatchView(ScopedModelView):
         user = current_user()
         outcome, error = None, None
         try:
-            outcome = check_batch(batch, user) if stage == "check" else process_batch(batch, user)
+            outcome = submit(batch, stage, user)  # None: a worker does it (big file, Redis configured)
         except BatchFileError as exc:
             error = str(exc)
         if error:
             flash(error, "error")
+        elif outcome is None:
+            return redirect(self.get_url(".run_view", batch_id=batch.id))
         return self.render(
             "admin/batch_run.html",
             batch=batch,
@@ -175,6 +226,8 @@ class BatchView(ScopedModelView):
             stage=stage,
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
+            remedies=self._remedies(batch, outcome),
+            job=job_state(batch),
         )
 
     @expose("/run/<int:batch_id>/result/")

@@ -8,7 +8,9 @@ and the page asks again; otherwise the action runs in one transaction.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -24,6 +26,7 @@ from batch.result import write_failures
 from models import db
 from models.storage import failures_path
 
+from . import remedies as remedy_views
 from .access import current_user
 
 # In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
@@ -172,12 +175,18 @@ class BulkActionsMixin:
                 if result.failures:
                     token = f"{user.id}_{uuid.uuid4().hex}"
                     write_failures(failures_path(token), result.failures)
+                    # the same list for the remedy buttons (【生成变更申请】 …) of the result page
+                    failures_path(token).with_suffix(".json").write_text(
+                        json.dumps(result.failures, ensure_ascii=False, default=str), encoding="utf-8"
+                    )
                     return self.render(
                         "admin/bulk_result.html",
                         action=action,
                         result=result,
                         list_url=self.list_url(),
                         failures_url=self.get_url(".bulk_failures_view", token=token),
+                        token=token,
+                        remedies=remedy_views.buttons(Counter(f.get("code") or "" for f in result.failures)),
                     )
                 return redirect(self.list_url())
         return self.render(
@@ -195,33 +204,44 @@ class BulkActionsMixin:
 
     # ---- 导出: the current query streamed as .xlsx (or CSV), never loaded whole -----------------
     def export_rows(self):
-        """(headers, widths, row iterator) of the current query.  The default reads the list's
-        ORM rows in batches (`yield_per`); views with a plain-column path override it."""
+        """The current query as an `Export` (batch/export.py).  The default reads the list's ORM
+        rows in batches (`yield_per`); views with a plain-column path override it."""
+        from batch.export import Export
+
         columns = list(self._export_columns)
-        headers = [str(label) for _, label in columns]
         query = self.current_query().order_by(self.model.id).yield_per(1000)
 
         def rows():
             for model in query:
                 yield [export_value(model, name) for name, _ in columns]
 
-        return headers, None, rows()
+        return Export([str(label) for _, label in columns], None, rows)
 
     @expose("/export/<export_type>/")
     def export(self, export_type):
-        from batch.export import XLSX, stream_csv, stream_xlsx
+        from batch.export import XLSX
 
         if not self.can_export or export_type not in ("xlsx", "csv"):
             abort(403 if export_type in ("xlsx", "csv") else 404)
-        headers, widths, rows = self.export_rows()
+        export = self.export_rows()
         from actions import Download
 
         stem = f"{self.name}_{date.today():%Y%m%d}"
         if export_type == "csv":
-            return download_response(Download(f"{stem}.csv", "text/csv", stream_csv(headers, rows)))
-        return download_response(
-            Download(f"{stem}.xlsx", XLSX, stream_xlsx(headers, rows, sheet_title=str(self.name)[:31], widths=widths))
-        )
+            return download_response(Download(f"{stem}.csv", "text/csv", export.csv()))
+        return download_response(Download(f"{stem}.xlsx", XLSX, export.xlsx(str(self.name)[:31])))
+
+    @expose("/bulk-failures/<token>/remedy/<kind>/", methods=("POST",))
+    def bulk_remedy_view(self, token, kind):
+        """A remedy for the 批量投保失败人员名单 of an action: only for the user who ran it."""
+        user = current_user()
+        path = failures_path(token).with_suffix(".json")
+        if not token.startswith(f"{user.id}_") or not path.exists():
+            abort(404)
+        from actions.remedies import failed_from_list
+
+        rows = failed_from_list(json.loads(path.read_text(encoding="utf-8")))
+        return remedy_views.apply(kind, rows)
 
     @expose("/bulk-failures/<token>/")
     def bulk_failures_view(self, token):

@@ -38,6 +38,24 @@ MEMBER_LABELS = {
     "version": "版本",
 }
 
+MEMBER_DETAILS = [
+    "member_no",
+    "name",
+    "id_number",
+    "gender",
+    "birth_date",
+    "phone",
+    "org",
+    "status",
+    "admitted_on",
+    "return_reason",
+    "over_age_exception",
+    "over_age_note",
+    "created_at",
+    "updated_at",
+]
+ADMISSION_ONLY_DETAILS = ("return_reason", "over_age_note", "created_at", "updated_at")  # not on 会员信息查询
+
 
 def member_search(term: str):
     """会员号, 身份证号 exactly (indexed); otherwise the name from its start.  The one search
@@ -77,22 +95,7 @@ class MemberAdmissionView(ScopedModelView):
     export_roles = access.BUSINESS
     column_list = ["member_no", "name", "id_number", "gender", "birth_date", "org", "status", "admitted_on"]
     column_labels = MEMBER_LABELS
-    column_details_list = [
-        "member_no",
-        "name",
-        "id_number",
-        "gender",
-        "birth_date",
-        "phone",
-        "org",
-        "status",
-        "admitted_on",
-        "return_reason",
-        "over_age_exception",
-        "over_age_note",
-        "created_at",
-        "updated_at",
-    ]
+    column_details_list = MEMBER_DETAILS
     column_default_sort = ("id", True)
     search_panel = member_panel(with_status=True)
     form = MemberEntryForm
@@ -151,18 +154,7 @@ class MemberQueryView(ScopedModelView):
 
     details_template = "admin/member_detail.html"
     column_formatters = {"member_no": record_link(lambda m: m.member_no)}
-    column_details_list = [
-        "member_no",
-        "name",
-        "id_number",
-        "gender",
-        "birth_date",
-        "phone",
-        "org",
-        "status",
-        "admitted_on",
-        "over_age_exception",
-    ]
+    column_details_list = [c for c in MEMBER_DETAILS if c not in ADMISSION_ONLY_DETAILS]
 
     def render(self, template, **kwargs):
         if template == self.details_template and "model" in kwargs:

@@ -151,7 +151,7 @@ class PolicyView(ScopedModelView):
 
     def export_rows(self):
         """The policy columns by plain SELECT (no ORM objects), read in batches."""
-        return export_actions.policy_export_rows(self.current_ids(), [name for name, _ in self._export_columns])
+        return export_actions.policy_export(self.current_ids(), [name for name, _ in self._export_columns])
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
@@ -307,8 +307,8 @@ class ExpiringPolicyView(PolicyView):
         return super().get_count_query().filter(Policy.status == PolicyStatus.EFFECTIVE)
 
     def export_rows(self):
-        return export_actions.policy_export_rows(
-            self.current_ids(), export_actions.EXPIRING_EXPORT, order=(Policy.expiry_date, Policy.org_id, Policy.id)
+        return export_actions.policy_export(
+            self.current_ids(), export_actions.EXPIRING_EXPORT, order=(Policy.expiry_date, Policy.id)
         )
 
 

@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, request
 from flask_admin import expose
 from wtforms import PasswordField, SelectField, validators
 
-from models import AuditLog, Org, OrgLevel, Role, User, db, write_audit
+from models import AuditLog, GenderRestriction, Org, OrgLevel, Role, User, db, write_audit
 from models.audit import ACTION_LABELS
 from rules.phone import MAINLAND_MOBILE
 
@@ -20,6 +20,34 @@ from .access import MANAGERS, current_user
 from .base import ScopedModelView, format_money
 
 CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
+
+
+class EnumFieldsMixin:
+    """Columns holding a LabeledEnum as Chinese drop-downs: `enum_fields` maps a form field (a
+    SelectField in form_overrides) to (enum, label, the label of "none" or None when required)."""
+
+    enum_fields: dict = {}
+
+    def _enum_choices(self, form, obj=None):
+        for name, (enum, label, blank) in self.enum_fields.items():
+            field = form[name]
+            field.choices = ([("", blank)] if blank else []) + enum.choices()
+            field.label.text = label
+            if obj is not None and request.method == "GET":
+                value = getattr(obj, name)
+                field.data = value.value if value is not None else ""
+        return form
+
+    def create_form(self, obj=None):
+        return self._enum_choices(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._enum_choices(super().edit_form(obj), obj)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        for name, (enum, _label, _blank) in self.enum_fields.items():
+            setattr(model, name, enum(form[name].data) if form[name].data else None)
 
 
 class OrgView(ScopedModelView):
@@ -95,7 +123,7 @@ def raise_validation(message: str):
     raise ValidationError(message)
 
 
-class UserView(ScopedModelView):
+class UserView(EnumFieldsMixin, ScopedModelView):
     roles = create_roles = edit_roles = MANAGERS
     delete_roles = ADMIN_ONLY
     export_roles = MANAGERS
@@ -134,22 +162,10 @@ class UserView(ScopedModelView):
         },
     }
 
-    def _prep(self, form, obj=None):
-        form.role.choices = Role.choices()
-        form.role.label.text = "角色"
-        if obj is not None and request.method == "GET":
-            form.role.data = obj.role.value
-        return form
-
-    def create_form(self, obj=None):
-        return self._prep(super().create_form(obj))
-
-    def edit_form(self, obj=None):
-        return self._prep(super().edit_form(obj), obj)
+    enum_fields = {"role": (Role, "角色", None)}
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        model.role = Role(form.role.data)
         if form.new_password.data:
             if len(form.new_password.data) < 8:
                 raise_validation("密码至少8位")
@@ -187,7 +203,7 @@ class UserView(ScopedModelView):
     details_template = "admin/user_details.html"
 
 
-class ProductView(ScopedModelView):
+class ProductView(EnumFieldsMixin, ScopedModelView):
     roles = MANAGERS
     create_roles = edit_roles = MANAGERS
     delete_roles = ADMIN_ONLY
@@ -216,26 +232,7 @@ class ProductView(ScopedModelView):
         "term_months": {"label": "保障期限（月）"},
     }
 
-    def _prep(self, form, obj=None):
-        form.gender_restriction.choices = [("", "不限")] + [("F", "仅限女性")]
-        form.gender_restriction.label.text = "性别限制"
-        if obj is not None and request.method == "GET":
-            form.gender_restriction.data = obj.gender_restriction.value if obj.gender_restriction else ""
-        return form
-
-    def create_form(self, obj=None):
-        return self._prep(super().create_form(obj))
-
-    def edit_form(self, obj=None):
-        return self._prep(super().edit_form(obj), obj)
-
-    def on_model_change(self, form, model, is_created):
-        super().on_model_change(form, model, is_created)
-        from models import GenderRestriction
-
-        model.gender_restriction = (
-            GenderRestriction(form.gender_restriction.data) if form.gender_restriction.data else None
-        )
+    enum_fields = {"gender_restriction": (GenderRestriction, "性别限制", "不限")}
 
 
 AUDIT_ENTITIES = [

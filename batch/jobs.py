@@ -1,0 +1,377 @@
+"""Big batch files in the background: Redis + RQ (DESIGN.md §6; README: 后台任务).
+
+`submit` is the one entry point of 业务校验 and 业务办理 for the screen: a file of more than
+BATCH_BACKGROUND_ROWS rows (5,000), when REDIS_URL is set, goes to a queue and a worker (`flask --app
+app worker`, `make worker`) runs the same pipeline functions (`check_batch`, `process_batch`) there;
+anything else, and everything without Redis, runs inline in the request as before.
+
+What keeps it safe with several workers on several machines sharing Redis and PostgreSQL:
+- the batch row says which run is under way (`status` 校验中/办理中 and `job_id`, set in the same
+  UPDATE that checks the status it came from); a run whose batch no longer names it does nothing;
+- one runner at a time per batch: a lease in Redis (SET NX with a time-out) that the running worker
+  renews every few seconds, and on PostgreSQL the batch row stays locked (FOR UPDATE) until the
+  pipeline's one commit;
+- the pipeline writes everything in one transaction: a worker killed mid-way leaves nothing behind,
+  its lease runs out, and the batch shows 已中断 and can be run again.
+
+Progress (phase, rows done, rows in all) lives in Redis, beside the lease; the page polls `state`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask import current_app
+
+from models import BatchStatus, ImportBatch, db
+from models.storage import upload_path
+
+from .errors import BatchFileError
+from .pipeline import Outcome, check_batch, process_batch
+from .reader import Limits, iter_rows
+
+log = logging.getLogger(__name__)
+
+QUEUE = "huzhu"
+IN_FLIGHT = (BatchStatus.CHECKING, BatchStatus.PROCESSING)
+STAGE_STATUS = {"check": BatchStatus.CHECKING, "process": BatchStatus.PROCESSING}
+# where each stage may start from (the screen offers the same buttons)
+STARTS_FROM = {
+    "check": (BatchStatus.UPLOADED, BatchStatus.CHECKED, BatchStatus.FAILED, BatchStatus.INTERRUPTED),
+    "process": (BatchStatus.CHECKED, BatchStatus.INTERRUPTED),
+}
+JOB_TIMEOUT = 3600  # seconds; a 100,000-row file takes well under a minute
+KEEP_SECONDS = 7 * 24 * 3600  # progress and job records in Redis
+
+MSG_BUSY = "该批次正在后台{verb}，请稍候，不必重复点击。可以离开本页，稍后在【批量业务】列表中查看结果"
+MSG_CHANGED = "该批次的状态刚刚已变化，请刷新页面后再操作"
+MSG_INTERRUPTED = "后台{verb}中途停止（办理程序被中断），没有写入任何数据。请重新点【{button}】"
+VERB = {"check": "校验", "process": "办理"}
+BUTTON = {"check": "业务校验", "process": "业务办理"}
+
+
+# ---------------------------------------------------------------- Redis
+def redis_connection():
+    """The app's Redis client, or None without REDIS_URL (then everything runs inline)."""
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    conn = current_app.extensions.get("redis")
+    if conn is None:
+        from redis import Redis
+
+        conn = current_app.extensions["redis"] = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    return conn
+
+
+def _queue(conn):
+    from rq import Queue
+
+    return Queue(QUEUE, connection=conn)
+
+
+def _lease_key(batch_id: int) -> str:
+    return f"huzhu:batch:{batch_id}:lease"
+
+
+def _progress_key(batch_id: int) -> str:
+    return f"huzhu:batch:{batch_id}:progress"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+# ---------------------------------------------------------------- the screen's entry point
+def estimate_rows(batch: ImportBatch, cap: int) -> int:
+    """Data rows of the stored file, counted up to `cap` + 1 (so a 100,000-row file costs no more than
+    a 5,000-row one). An unreadable file counts 0: the inline run tells the clerk why."""
+    data = upload_path(batch).read_bytes()
+    limits = Limits(rows=current_app.config["UPLOAD_MAX_ROWS"])
+    filled = 0
+    try:
+        for row in iter_rows(data, batch.file_name, limits):
+            if any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
+                filled += 1
+                if filled > cap + 1:  # + the header row
+                    break
+    except BatchFileError:
+        return 0
+    return max(filled - 1, 0)
+
+
+def submit(batch: ImportBatch, stage: str, user) -> Outcome | None:
+    """业务校验 (`check`) or 业务办理 (`process`) of `batch`: here and now (returns the outcome), or
+    for a big file with Redis, queued for a worker (returns None; `state` tells how far it got)."""
+    if batch.status in IN_FLIGHT:
+        reap(batch)
+        if batch.status in IN_FLIGHT:
+            raise BatchFileError(MSG_BUSY.format(verb=VERB[_stage_of(batch)]))
+    conn = redis_connection()
+    threshold = current_app.config["BATCH_BACKGROUND_ROWS"]
+    if conn is not None and (rows := estimate_rows(batch, threshold)) > threshold:
+        try:
+            conn.ping()
+        except Exception as exc:  # Redis is down: the clerk still gets the work done, inline
+            log.warning("Redis unreachable (%s); batch %s runs inline", exc.__class__.__name__, batch.id)
+        else:
+            _enqueue(conn, batch, stage, rows)
+            return None
+    if stage == "check":
+        return check_batch(batch, user)
+    return process_batch(batch, user)
+
+
+def _enqueue(conn, batch: ImportBatch, stage: str, rows: int) -> None:
+    from rq import Callback
+
+    token = uuid.uuid4().hex
+    claimed = db.session.execute(
+        sa.update(ImportBatch)
+        .where(ImportBatch.id == batch.id, ImportBatch.status.in_(STARTS_FROM[stage]))
+        .values(status=STAGE_STATUS[stage], job_id=token, message=None)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise BatchFileError(MSG_CHANGED)
+    db.session.commit()
+    conn.delete(_progress_key(batch.id))
+    conn.hset(_progress_key(batch.id), mapping={"phase": "queued", "done": 0, "total": 0})  # known once read
+    conn.expire(_progress_key(batch.id), KEEP_SECONDS)
+    try:
+        _queue(conn).enqueue(
+            run_job,
+            batch.id,
+            stage,
+            token,
+            job_id=token,
+            job_timeout=JOB_TIMEOUT,
+            result_ttl=KEEP_SECONDS,
+            failure_ttl=KEEP_SECONDS,
+            on_failure=Callback(on_job_failure),
+            description=f"batch {batch.id} {stage}",
+        )
+    except Exception:
+        _interrupt(batch.id, token, stage)
+        raise
+    log.info("batch %s (%s rows) queued for %s as job %s", batch.id, rows, stage, token)
+
+
+def _stage_of(batch: ImportBatch) -> str:
+    return "check" if batch.status == BatchStatus.CHECKING else "process"
+
+
+# ---------------------------------------------------------------- in the worker
+def run_job(batch_id: int, stage: str, token: str) -> str:
+    """The RQ job: run the stage for the batch if the batch still names this run; once only."""
+    conn = redis_connection()
+    lease = current_app.config["JOB_LEASE_SECONDS"]
+    if not conn.set(_lease_key(batch_id), token, nx=True, ex=lease):
+        log.info("batch %s: another worker holds it; job %s does nothing", batch_id, token)
+        return "busy"
+    beat = _Heartbeat(conn, _lease_key(batch_id), token, lease)
+    beat.start()
+    try:
+        return _run(conn, batch_id, stage, token)
+    finally:
+        beat.stop()
+        _release(conn, _lease_key(batch_id), token)
+        db.session.remove()
+
+
+def _run(conn, batch_id: int, stage: str, token: str) -> str:
+    query = sa.select(ImportBatch).where(ImportBatch.id == batch_id)
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update()  # held until the pipeline's commit: one runner per batch
+    batch = db.session.scalar(query)
+    if batch is None or batch.status != STAGE_STATUS[stage] or batch.job_id != token:
+        db.session.rollback()
+        log.info("batch %s: job %s is not the run under way (done already?); nothing to do", batch_id, token)
+        return "stale"
+
+    def progress(phase: str, done: int, total: int) -> None:
+        conn.hset(_progress_key(batch_id), mapping={"phase": phase, "done": done, "total": total})
+
+    log.info("batch %s: %s starts (job %s)", batch_id, stage, token)
+    try:
+        if stage == "check":
+            outcome = check_batch(batch, batch.user, progress)
+        else:
+            outcome = process_batch(batch, batch.user, progress=progress)
+    except BatchFileError as exc:  # the clerk's kind of failure: say it on the batch, as inline
+        db.session.rollback()
+        _settle(batch_id, token, str(exc))
+        progress("done", 0, 0)
+        return "refused"
+    except BaseException:
+        db.session.rollback()
+        _interrupt(batch_id, token, stage)
+        raise
+    _forget(batch_id, token)
+    progress("done", len(outcome.results), len(outcome.results))
+    log.info("batch %s: %s done, %s ok, %s failed", batch_id, stage, outcome.ok_count, outcome.error_count)
+    return "done"
+
+
+class _Heartbeat:
+    """Renews the lease every third of its time while the pipeline runs (a thread: the pipeline is
+    one long call). When the process dies, the renewals stop and the lease runs out."""
+
+    RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
+
+    def __init__(self, conn, key: str, token: str, lease: int):
+        self.conn, self.key, self.token, self.lease = conn, key, token, lease
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name=f"lease {key}")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(max(self.lease / 3, 0.2)):
+            try:
+                self.conn.eval(self.RENEW, 1, self.key, self.token, self.lease)
+            except Exception as exc:  # keep trying; a lease that runs out only lets another run start
+                log.warning("lease renewal failed: %s", exc)
+
+
+def _release(conn, key: str, token: str) -> None:
+    conn.eval(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, key, token
+    )
+
+
+def _settle(batch_id: int, token: str, message: str) -> None:
+    """A run the pipeline refused (unreadable file, rows taken meanwhile): back to where it started,
+    with the pipeline's message, as the inline run would show it."""
+    db.session.execute(
+        sa.update(ImportBatch)
+        .where(ImportBatch.id == batch_id, ImportBatch.status.in_(IN_FLIGHT), ImportBatch.job_id == token)
+        .values(
+            status=sa.case(
+                (ImportBatch.checked_at.is_(None), BatchStatus.UPLOADED.value), else_=BatchStatus.CHECKED.value
+            ),
+            job_id=None,
+            message=message[:500],
+        )
+    )
+    _forget(batch_id, token)
+
+
+def _forget(batch_id: int, token: str) -> None:
+    """The run is over (its outcome committed): the batch no longer names it."""
+    db.session.execute(
+        sa.update(ImportBatch).where(ImportBatch.id == batch_id, ImportBatch.job_id == token).values(job_id=None)
+    )
+    db.session.commit()
+
+
+def _interrupt(batch_id: int, token: str, stage: str) -> bool:
+    """The run `token` stopped mid-way: 已中断 (nothing was written: the pipeline commits once)."""
+    done = db.session.execute(
+        sa.update(ImportBatch)
+        .where(ImportBatch.id == batch_id, ImportBatch.status.in_(IN_FLIGHT), ImportBatch.job_id == token)
+        .values(
+            status=BatchStatus.INTERRUPTED.value,
+            job_id=None,
+            message=MSG_INTERRUPTED.format(verb=VERB[stage], button=BUTTON[stage]),
+        )
+    ).rowcount
+    db.session.commit()
+    return bool(done)
+
+
+def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback: the job raised, timed out, or its worker died (found by RQ's clean-up)."""
+    batch_id, stage, token = job.args
+    if _interrupt(batch_id, token, stage):
+        log.warning(
+            "batch %s: job %s failed (%s); marked 已中断", batch_id, token, getattr(exc_type, "__name__", exc_type)
+        )
+
+
+# ---------------------------------------------------------------- how far it got
+def state(batch: ImportBatch) -> dict:
+    """What the 批量业务 page shows while a run is under way; reads only (a GET never writes)."""
+    out = {"batch_id": batch.id, "status": batch.status.value, "label": batch.status.label, "finished": True}
+    if batch.status not in IN_FLIGHT:
+        return out
+    stage = _stage_of(batch)
+    out.update(finished=False, stage=stage, phase="queued", done=0, total=0)
+    conn = redis_connection()
+    alive = _alive(conn, batch) if conn is not None else "lost"
+    if alive == "lost":
+        out.update(
+            status=BatchStatus.INTERRUPTED.value,
+            label=BatchStatus.INTERRUPTED.label,
+            finished=True,
+            message=MSG_INTERRUPTED.format(verb=VERB[stage], button=BUTTON[stage]),
+        )
+        return out
+    progress = {_text(k): _text(v) for k, v in conn.hgetall(_progress_key(batch.id)).items()}
+    out["phase"] = progress.get("phase") or alive
+    out["done"] = int(progress.get("done") or 0)
+    out["total"] = int(progress.get("total") or 0)
+    return out
+
+
+def _alive(conn, batch: ImportBatch) -> str:
+    """ "running", "queued" or "lost" (its worker died, or the job is gone from Redis)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    token = batch.job_id
+    if not token:
+        return "lost"
+    if _text(conn.get(_lease_key(batch.id))) == token:
+        return "running"
+    try:
+        job = Job.fetch(token, connection=conn)
+    except NoSuchJobError:
+        return "lost"
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+        return "queued"
+    if status == JobStatus.STARTED and job.started_at is not None:
+        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+        if (datetime.now(UTC) - started).total_seconds() < current_app.config["JOB_LEASE_SECONDS"]:
+            return "running"  # just picked up, the lease not taken yet
+    return "lost"
+
+
+def reap(batch: ImportBatch | None = None) -> int:
+    """Mark 已中断 the runs whose worker is gone (a POST, the worker's start): the batch can be run again."""
+    conn = redis_connection()
+    query = sa.select(ImportBatch).where(ImportBatch.status.in_(IN_FLIGHT))
+    if batch is not None:
+        query = query.where(ImportBatch.id == batch.id)
+    marked = 0
+    for b in db.session.scalars(query).all():
+        if conn is None or _alive(conn, b) == "lost":
+            marked += _interrupt(b.id, b.job_id, _stage_of(b))
+    if batch is not None:
+        db.session.refresh(batch)
+    return marked
+
+
+# ---------------------------------------------------------------- the worker process
+def work(burst: bool = False) -> None:
+    """Run a worker in this process (inside the app context): jobs one after another, no fork, so a
+    job has the app's database pool and settings; run several for more at once."""
+    from rq import SimpleWorker
+
+    conn = redis_connection()
+    if conn is None:
+        raise BatchFileError("没有设置 REDIS_URL：没有后台任务可做（批量业务在网页请求中直接办理）")
+    marked = reap()
+    if marked:
+        log.warning("%s batch run(s) left by a stopped worker marked 已中断", marked)
+    SimpleWorker([_queue(conn)], connection=conn).work(burst=burst, logging_level="INFO", with_scheduler=False)
