@@ -229,6 +229,7 @@ def test_every_list_with_its_panel_at_1366_by_768(page, live_server):
             box = panel.bounding_box()
             assert box["y"] + box["height"] < 768 / 2, f"{endpoint}: the panel fits in the upper half of the screen"
             assert box["x"] + box["width"] <= 1366, endpoint
+        assert page.locator(".navbar-toggler").get_attribute("aria-label") == "展开菜单"
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1366, f"{endpoint}: no sideways scrolling at 1366 ({width})"
         shot(page, f"list_{username}_{endpoint}_1366x768", full_page=False)
