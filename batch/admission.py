@@ -100,15 +100,24 @@ def _check_existing(results: list[RowResult], ctx: AdmissionContext) -> None:
     if not pending:
         return
     stmt = (
-        sa.select(Member.id_number, Member.member_no, Org.name, scope_filter(Org, ctx.user).label("mine"))
+        sa.select(
+            Member.id_number,
+            Member.member_no,
+            Org.name,
+            scope_filter(Org, ctx.user).label("mine"),
+            Member.id,
+            Member.version,
+        )
         .join(Org, Org.id == Member.org_id)
         .where(in_values(db.session, Member.id_number, list(pending)))
     )
     if ctx.exclude_member_id is not None:
         stmt = stmt.where(Member.id != ctx.exclude_member_id)
-    for id_number, member_no, org_name, is_mine in db.session.execute(stmt).all():
+    for id_number, member_no, org_name, is_mine, member_id, version in db.session.execute(stmt).all():
         if is_mine:
             msg = f"{Code.ALREADY_MEMBER.message}（{org_name}，会员编号 {member_no}）"
         else:
             msg = f"{Code.ALREADY_MEMBER.message}（在其他单位）。{OTHER_UNIT_ADVICE}"
-        pending[id_number].fail(Code.ALREADY_MEMBER, msg)
+        r = pending[id_number]
+        r.fail(Code.ALREADY_MEMBER, msg)
+        r.facts = (member_id, version)  # what a staged check re-verifies (batch/stage.py)

@@ -21,6 +21,7 @@ from models import (
     utcnow,
     write_audit,
 )
+from models.audit import insert_with_audit
 from models.scope import scope_filter
 from rules import (
     AGE_HARD_LIMIT,
@@ -125,7 +126,21 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
     existing = _load_policies(member_ids, ctx)
     seen: dict[int, int] = {}
 
-    for req, r, m in zip(requests, results, found):
+    for req, r, m, key in zip(requests, results, found, keys):
+        if key is not None:  # what the database said about the row, for a staged check (batch/stage.py)
+            if m is None:
+                r.facts = (key[0], str(key[1]), None, None, None, None, None)
+            else:
+                mine = existing.get(m["id"], {})
+                r.facts = (
+                    key[0],
+                    str(key[1]),
+                    m["id"],
+                    m["version"],
+                    bool(mine.get("in_flight")),
+                    bool(mine.get("same_period")),
+                    mine.get("shares", 0),
+                )
         if not r.ok:
             continue
         if m is None:
@@ -246,13 +261,14 @@ def _load_members(keys: list, ctx: EnrolContext) -> dict:
                 Member.org_id,
                 Member.over_age_exception,
                 mine.label("mine"),
+                Member.version,
             ).where(sa.or_(*conds))
         )
         .tuples()
     )
     out = {}
     statuses = _MEMBER_STATUS
-    for mid, member_no, idn, name, gender, birth_date, status, org_id, over_age, is_mine in rows:
+    for mid, member_no, idn, name, gender, birth_date, status, org_id, over_age, is_mine, version in rows:
         rec = {
             "id": mid,
             "member_no": member_no,
@@ -264,6 +280,7 @@ def _load_members(keys: list, ctx: EnrolContext) -> dict:
             "org_id": org_id,
             "over_age_exception": over_age,
             "mine": is_mine,
+            "version": version,
             "id_gender": ("M" if int(idn[16]) % 2 else "F") if len(idn) == 18 and idn[16].isdigit() else None,
         }
         out[("idn", idn)] = rec
@@ -372,6 +389,12 @@ def create_policies(
                 for r in ok
             ],
         )
+    audit_created(ctx, batch_id, uid, marker, action)
+    return len(ok)
+
+
+def audit_created(ctx: EnrolContext, batch_id, uid, marker, action: str = "create") -> None:
+    """One audit row per policy just written (created by `uid` at `marker`): INSERT … SELECT."""
     written = sa.select(Policy.id).where(Policy.created_by_id == uid, Policy.created_at == marker)
     if batch_id is not None:  # the same rows, found through the batch's index rather than a scan of every policy
         written = written.where(Policy.import_batch_id == batch_id)
@@ -380,14 +403,155 @@ def create_policies(
         "policy",
         written,
         uid,
-        after={
-            "status": PolicyStatus.NEW.value,
-            "product": ctx.product.code,
-            "expected_effective_date": ctx.effective.isoformat(),
-            "batch_id": batch_id,
-        },
+        after=created_after(ctx, batch_id),
     )
-    return len(ok)
+
+
+def created_after(ctx: EnrolContext, batch_id) -> dict:
+    """What the audit row of a new policy says."""
+    return {
+        "status": PolicyStatus.NEW.value,
+        "product": ctx.product.code,
+        "expected_effective_date": ctx.effective.isoformat(),
+        "batch_id": batch_id,
+    }
+
+
+POLICY_COLUMNS = [
+    "member_id",
+    "product_id",
+    "org_id",
+    "shares",
+    "amount",
+    "expected_effective_date",
+    "expiry_date",
+    "status",
+    "renewed_from_id",
+    "import_batch_id",
+    "created_by_id",
+    "created_at",
+    "updated_at",
+    "version",
+]
+
+
+def policy_facts_changed(ctx: EnrolContext, stage, batch_id: int) -> bool:
+    """Set-based, for a staged check: has any member the rows named changed (version, key), has a
+    member appeared for a key that found none, or have the members' policies of the product —
+    in flight, of the same period, live shares overlapping the new period — changed since?"""
+    s = stage
+    m = Member.__table__
+    member_changed = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(s.outerjoin(m, m.c.id == s.c.member_id))
+        .where(
+            s.c.batch_id == batch_id,
+            s.c.member_id.isnot(None),
+            sa.or_(
+                m.c.id.is_(None),
+                m.c.version != s.c.member_version,
+                sa.and_(s.c.key_kind == "idn", m.c.id_number != s.c.key_value),
+                sa.and_(s.c.key_kind == "no", m.c.member_no != s.c.key_value),
+            ),
+        )
+    )
+    if member_changed:
+        return True
+    appeared = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(s)
+        .where(
+            s.c.batch_id == batch_id,
+            s.c.key_kind.isnot(None),
+            s.c.member_id.is_(None),
+            sa.or_(
+                sa.and_(
+                    s.c.key_kind == "idn",
+                    sa.exists().where(m.c.id_number == s.c.key_value),
+                ),
+                sa.and_(
+                    s.c.key_kind == "no",
+                    sa.exists().where(m.c.member_no == s.c.key_value),
+                ),
+            ),
+        )
+    )
+    if appeared:
+        return True
+    p = Policy.__table__
+    in_flight = [st.value for st in POLICY_IN_FLIGHT]
+    live = [st.value for st in LIVE]
+    start = sa.func.coalesce(p.c.effective_date, p.c.expected_effective_date)
+    new_start, new_end = ctx.effective, ctx.expiry
+    is_live = p.c.status.in_(live)
+    current = (
+        sa.select(
+            p.c.member_id,
+            sa.func.max(sa.case((p.c.status.in_(in_flight), 1), else_=0)).label("in_flight"),
+            sa.func.max(sa.case((sa.and_(is_live, start == new_start), 1), else_=0)).label("same_period"),
+            sa.func.sum(
+                sa.case((sa.and_(is_live, start <= new_end, p.c.expiry_date >= new_start), p.c.shares), else_=0)
+            ).label("shares"),
+        )
+        .where(
+            p.c.member_id.in_(sa.select(s.c.member_id).where(s.c.batch_id == batch_id, s.c.member_id.isnot(None))),
+            p.c.product_id == ctx.product.id,
+            p.c.status.in_(in_flight + live),
+            sa.or_(p.c.status.in_(in_flight), p.c.expiry_date >= new_start),
+        )
+        .group_by(p.c.member_id)
+        .subquery("cur")
+    )
+
+    def flag(col):
+        return sa.case((col, 1), else_=0)
+
+    changed = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(s.outerjoin(current, current.c.member_id == s.c.member_id))
+        .where(
+            s.c.batch_id == batch_id,
+            s.c.member_id.isnot(None),
+            s.c.in_flight.isnot(None),
+            sa.or_(
+                flag(s.c.in_flight) != sa.func.coalesce(current.c.in_flight, 0),
+                flag(s.c.same_period) != sa.func.coalesce(current.c.same_period, 0),
+                s.c.live_shares != sa.func.coalesce(current.c.shares, 0),
+            ),
+        )
+    )
+    return bool(changed)
+
+
+def write_staged_policies(ctx: EnrolContext, stage, batch_id: int) -> int:
+    """The passing rows of a staged check as 新建 policies: one INSERT … SELECT, then the audit rows."""
+    s = stage
+    now, uid = utcnow(), ctx.user.id
+    select = sa.select(
+        s.c.member_id,
+        sa.literal(ctx.product.id, sa.Integer),
+        s.c.org_id,
+        s.c.shares,
+        s.c.amount,
+        sa.literal(ctx.effective, sa.Date),
+        sa.literal(ctx.expiry, sa.Date),
+        sa.literal(PolicyStatus.NEW.value, sa.String),
+        sa.null(),
+        sa.literal(batch_id, sa.Integer),
+        sa.literal(uid, sa.Integer),
+        sa.literal(now, sa.DateTime),
+        sa.literal(now, sa.DateTime),
+        sa.literal(1, sa.Integer),
+    ).where(s.c.batch_id == batch_id, s.c.code.is_(None))
+    return insert_with_audit(
+        Policy.__table__,
+        POLICY_COLUMNS,
+        select,
+        "create",
+        "policy",
+        uid,
+        after=created_after(ctx, batch_id),
+    )
 
 
 def _copy_policies(ok: list[RowResult], ctx: EnrolContext, columns: list[str], batch_id, uid, marker, now) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from models import BatchKind, Member, MemberStatus, Org, OrgLevel, db, member_numbers, utcnow, write_audit
+from models import BatchKind, BatchStage, Member, MemberStatus, Org, OrgLevel, db, member_numbers, utcnow, write_audit
+from models.audit import insert_with_audit
 from models.scope import scope_filter
+from rules import Code
 
 from .admission import AdmissionContext, check_admissions
 from .pipeline import Context, Kind, RowResult, register
@@ -100,35 +102,112 @@ class MembersKind(Kind):
             )
             for v in (r.values for r in rows)
         )
-        bulk_insert(
-            db.session,
-            Member.__table__,
-            [
-                "member_no",
-                "id_number",
-                "name",
-                "gender",
-                "birth_date",
-                "org_id",
-                "status",
-                "admitted_on",
-                "over_age_exception",
-                "created_by_id",
-                "import_batch_id",
-                "created_at",
-                "updated_at",
-                "version",
-            ],
-            data,
+        bulk_insert(db.session, Member.__table__, MEMBER_COLUMNS, data)
+        _audit(ctx)
+        return len(data)
+
+    # --- one pass per file (batch/stage.py) ----------------------------------------------------
+    stage_columns = ("id_number", "name", "gender", "birth_date", "member_id", "member_version")
+
+    def stage_row(self, r: RowResult) -> tuple:
+        """A passing row's member; for ALREADY_MEMBER also the member it found (and its version)."""
+        if r.code is None:
+            v = r.values
+            return (v["id_number"], v["name"], v["gender"], v["birth_date"], None, None)
+        if r.code == Code.ALREADY_MEMBER and r.facts:
+            v = r.values
+            return (v["id_number"], v["name"], v["gender"], v["birth_date"], *r.facts)
+        return (None, None, None, None, None, None)
+
+    def stage_fingerprint(self, ctx: Context) -> list:
+        return [ctx.org.id, ctx.org.path]
+
+    def stage_changed(self, ctx: Context) -> bool:
+        """The members the ALREADY_MEMBER rows found are still those members (same version: a moved
+        or changed member says so anew).  A passing row that became a member meanwhile is refused
+        by the unique index on id_number when it is written."""
+        s = BatchStage.__table__
+        changed = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(s.outerjoin(Member.__table__, Member.id_number == s.c.id_number))
+            .where(
+                s.c.batch_id == ctx.batch.id,
+                s.c.code == Code.ALREADY_MEMBER.value,
+                sa.or_(
+                    Member.id.is_(None),
+                    s.c.member_id.is_(None),
+                    Member.id != s.c.member_id,
+                    Member.version != s.c.member_version,
+                ),
+            )
         )
-        write_audit(
+        return bool(changed)
+
+    def write_staged(self, rows: list[RowResult], ctx: Context) -> int:
+        """INSERT … SELECT of the passing rows from the stage, numbered as `assign` reserved them
+        (consecutive, in row order), then the audit rows."""
+        s = BatchStage.__table__
+        now, uid, org_id, batch_id = utcnow(), ctx.user.id, ctx.org.id, ctx.batch.id
+        first = int(rows[0].values["member_no"])
+        n = sa.func.row_number().over(order_by=s.c.row_no) + (first - 1)
+        if db.session.get_bind().dialect.name == "postgresql":
+            text = sa.cast(n, sa.Text)
+            member_no = sa.func.lpad(text, sa.func.greatest(10, sa.func.length(text)), "0")
+        else:
+            member_no = sa.func.printf("%010d", n)
+        select = sa.select(
+            member_no,
+            s.c.id_number,
+            s.c.name,
+            s.c.gender,
+            s.c.birth_date,
+            sa.literal(org_id, sa.Integer),
+            sa.literal(MemberStatus.NEW.value, sa.String),
+            sa.literal(ctx.today, sa.Date),
+            sa.false(),
+            sa.literal(uid, sa.Integer),
+            sa.literal(batch_id, sa.Integer),
+            sa.literal(now, sa.DateTime),
+            sa.literal(now, sa.DateTime),
+            sa.literal(1, sa.Integer),
+        ).where(s.c.batch_id == batch_id, s.c.code.is_(None))
+        return insert_with_audit(
+            Member.__table__,
+            MEMBER_COLUMNS,
+            select,
             "create",
             "member",
-            sa.select(Member.id).where(Member.import_batch_id == ctx.batch.id),
             uid,
-            after={"batch_id": ctx.batch.id, "status": MemberStatus.NEW.value},
+            after={"batch_id": batch_id, "status": MemberStatus.NEW.value},
         )
-        return len(data)
+
+
+MEMBER_COLUMNS = [
+    "member_no",
+    "id_number",
+    "name",
+    "gender",
+    "birth_date",
+    "org_id",
+    "status",
+    "admitted_on",
+    "over_age_exception",
+    "created_by_id",
+    "import_batch_id",
+    "created_at",
+    "updated_at",
+    "version",
+]
+
+
+def _audit(ctx: Context) -> None:
+    write_audit(
+        "create",
+        "member",
+        sa.select(Member.id).where(Member.import_batch_id == ctx.batch.id),
+        ctx.user.id,
+        after={"batch_id": ctx.batch.id, "status": MemberStatus.NEW.value},
+    )
 
 
 MEMBERS = register(MembersKind())

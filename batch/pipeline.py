@@ -26,6 +26,7 @@ from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, RowStatu
 from models.storage import failed_path, result_path, upload_path
 from rules import Code
 
+from . import stage
 from .reader import BatchFileError, Column, Table, read_table
 from .result import ResultInBackground, write_failed_rows
 from .sql import CopyRows, bulk_insert
@@ -44,6 +45,8 @@ class RowResult:
     message: str = ""
     warnings: tuple = ()
     values: dict = field(default_factory=dict)  # cleaned values the kind writes
+    # what the database said about the row, kept in the stage (batch/stage.py): the kind's stage_row
+    facts: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -131,6 +134,25 @@ class Kind:
         raise NotImplementedError
 
     def write(self, rows: list[RowResult], ctx: Context) -> int:
+        raise NotImplementedError
+
+    # --- one pass per file (batch/stage.py): what the check keeps, and the write from it
+    stage_columns: tuple = ()  # the BatchStage columns the kind fills, besides the outcome
+
+    def stage_row(self, r: RowResult) -> tuple:
+        """The values of `stage_columns` for one checked row."""
+        return ()
+
+    def stage_fingerprint(self, ctx: Context) -> list:
+        """What the check depended on besides the rows it re-verifies (goes into stage_key)."""
+        return []
+
+    def stage_changed(self, ctx: Context) -> bool:
+        """Set-based, in the write transaction: did any fact a row was checked on change since?"""
+        return True
+
+    def write_staged(self, rows: list[RowResult], ctx: Context) -> int:
+        """Write the passing rows from the stage (INSERT … SELECT) with their audit rows."""
         raise NotImplementedError
 
 
@@ -238,12 +260,19 @@ def _count(batch: ImportBatch, results: list[RowResult]) -> None:
 
 
 def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
-    """业务校验: every row against the rules and the database; writes only the batch record.
+    """业务校验: every row against the rules and the database; writes only the batch record and
+    what it checked (its stage, batch/stage.py), from which 业务办理 writes.
     `progress(phase, rows done, rows in all)` hears how far it got (batch/jobs.py)."""
     kind, ctx, table, results = _run_check(batch, user, progress)
     if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
         _count(batch, results)
         batch.status = BatchStatus.CHECKED
+        try:
+            with gc_paused():
+                stage.write_stage(kind, ctx, table, results)
+        except BaseException:
+            db.session.rollback()
+            raise
     batch.checked_at = utcnow()
     db.session.commit()
     return Outcome(batch, table, results)
@@ -256,6 +285,9 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
         raise BatchFileError(
             f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
         )
+    outcome = _process_staged(batch, user, result_file, progress)
+    if outcome is not None:
+        return outcome
     kind, ctx, table, results = _run_check(batch, user, progress)
     ok_rows = [r for r in results if r.ok]
     progress("write", 0, len(ok_rows))
@@ -277,10 +309,12 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
             ["batch_id", "row_no", "status", "code", "message", "warnings"],
             _outcome_rows(batch.id, results),
         )
+        stage.clear_stage(batch.id)
         _count(batch, results)
         batch.created_rows = created
         batch.status = BatchStatus.PROCESSED
         batch.processed_at = utcnow()
+        batch.stage_key = None
         db.session.commit()
     except sa.exc.IntegrityError:
         db.session.rollback()
@@ -298,6 +332,74 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
     progress("write", len(ok_rows), len(ok_rows))
     outcome = Outcome(batch, table, results, created)
     result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
+    stage.drop_checked(batch)
+    return outcome
+
+
+def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress) -> Outcome | None:
+    """业务办理 from what 业务校验 kept (batch/stage.py), or None when that no longer holds and the
+    file is to be read and checked again.  Until it commits it only reads, or writes inside a
+    savepoint (PostgreSQL) that is rolled back when it gives up, so the caller's transaction (and a
+    background run's lock on the batch, batch/jobs.py) goes on into the full path unharmed."""
+    if not batch.stage_key:
+        return None
+    kind = get_kind(batch.kind.value)
+    ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
+    try:
+        kind.prepare(ctx)
+    except BatchFileError:
+        return None  # the full path says it, and records it
+    if stage.stage_key(kind, ctx) != batch.stage_key:
+        return None
+    with gc_paused():
+        checked = stage.load_checked(batch, RowResult)
+    if checked is None:
+        return None
+    table, results = checked
+    ok_rows = [r for r in results if r.ok]
+    if stage.staged_rows(batch.id) != len(results) or kind.stage_changed(ctx):
+        return None
+    savepoint = db.session.begin_nested() if db.session.get_bind().dialect.name == "postgresql" else None
+    try:
+        if ok_rows:
+            kind.assign(ok_rows, ctx)
+    except BaseException:
+        db.session.rollback()
+        raise
+    progress("write", 0, len(ok_rows))
+    result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
+    try:
+        with gc_paused():
+            created = kind.write_staged(ok_rows, ctx) if ok_rows else 0
+        if created != len(ok_rows):
+            raise stage.StageStale
+        stage.outcomes_from_stage(batch.id)
+        stage.clear_stage(batch.id)
+        _count(batch, results)
+        batch.created_rows = created
+        batch.status = BatchStatus.PROCESSED
+        batch.processed_at = utcnow()
+        batch.stage_key = None
+        db.session.commit()
+    except (sa.exc.IntegrityError, stage.StageStale):
+        # a unique index refused a row, or the stage lost rows: check the file again
+        if savepoint is not None and savepoint.is_active:
+            savepoint.rollback()
+        else:
+            db.session.rollback()
+        result.discard()
+        return None
+    except Exception:
+        db.session.rollback()
+        result.discard()
+        raise
+    except BaseException:
+        result.discard()
+        raise
+    progress("write", len(ok_rows), len(ok_rows))
+    outcome = Outcome(batch, table, results, created)
+    result.finish(copy_to=result_file or None)
+    stage.drop_checked(batch)
     return outcome
 
 

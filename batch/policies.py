@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from models import BatchKind, Product, db
+from models import BatchKind, BatchStage, Product, db
 from rules import check_effective_date, parse_amount, parse_date
 
-from .enrolment import EnrolContext, EnrolRequest, check_enrolments, create_policies
+from .enrolment import (
+    EnrolContext,
+    EnrolRequest,
+    check_enrolments,
+    create_policies,
+    policy_facts_changed,
+    write_staged_policies,
+)
 from .pipeline import Context, Kind, RowResult, register
 from .reader import BatchFileError, Column
 
@@ -88,6 +95,52 @@ class PoliciesKind(Kind):
 
     def write(self, rows: list[RowResult], ctx: Context) -> int:
         return create_policies(rows, ctx.extra["enrol"], batch_id=ctx.batch.id)
+
+    # --- one pass per file (batch/stage.py) ----------------------------------------------------
+    stage_columns = (
+        "member_id",
+        "org_id",
+        "shares",
+        "amount",
+        "key_kind",
+        "key_value",
+        "member_version",
+        "in_flight",
+        "same_period",
+        "live_shares",
+    )
+    _NO_FACTS = (None, None, None, None, None, None, None)
+
+    def stage_row(self, r: RowResult) -> tuple:
+        """A passing row's policy values; for every row the database decided, what it decided on."""
+        key_kind, key_value, member_id, version, in_flight, same_period, live = r.facts or self._NO_FACTS
+        if r.code is None:
+            v = r.values
+            return (v["member_id"], v["org_id"], v["shares"], v["amount"], key_kind, key_value, version, in_flight,
+                    same_period, live)  # fmt: skip
+        return (member_id, None, None, None, key_kind, key_value, version, in_flight, same_period, live)
+
+    def stage_fingerprint(self, ctx: Context) -> list:
+        e = ctx.extra["enrol"]
+        p = e.product
+        return [
+            p.id,
+            p.code,
+            str(p.price),
+            p.max_shares,
+            p.term_months,
+            p.gender_restriction.value if p.gender_restriction else None,
+            bool(p.active),
+            e.effective.isoformat(),
+            None if e.amount_override is None else str(e.amount_override),
+            e.confirmed_over_age,
+        ]
+
+    def stage_changed(self, ctx: Context) -> bool:
+        return policy_facts_changed(ctx.extra["enrol"], BatchStage.__table__, ctx.batch.id)
+
+    def write_staged(self, rows: list[RowResult], ctx: Context) -> int:
+        return write_staged_policies(ctx.extra["enrol"], BatchStage.__table__, ctx.batch.id)
 
 
 POLICIES = register(PoliciesKind())

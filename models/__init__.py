@@ -15,7 +15,7 @@ from .applications import (  # noqa: F401
 )
 from .audit import AuditLog, write_audit  # noqa: F401
 from .base import LabeledEnum, db, utcnow  # noqa: F401
-from .batch import BatchKind, BatchStatus, ImportBatch, ImportRow, RowStatus  # noqa: F401
+from .batch import BatchKind, BatchStage, BatchStatus, ImportBatch, ImportRow, RowStatus  # noqa: F401
 from .member import MEMBER_EDITABLE, MEMBER_WORKFLOW, Counter, Gender, Member, MemberStatus, member_numbers  # noqa: F401
 from .org import Org, OrgLevel, Role, SmsSend, User  # noqa: F401
 from .policy import (  # noqa: F401

@@ -105,3 +105,49 @@ def write_audit(
     if rows:
         session.execute(sa.insert(table), rows)
     return len(rows)
+
+
+def insert_with_audit(
+    table: sa.Table,
+    columns: list[str],
+    select: sa.Select,
+    action: str,
+    entity: str,
+    user_id: int | None,
+    after: Mapping | None = None,
+    session=None,
+) -> int:
+    """`INSERT INTO table (columns) SELECT …` and one audit row per row it inserted; returns that
+    count.  PostgreSQL: one statement (`WITH ins AS (INSERT … RETURNING id) INSERT INTO audit_log
+    … SELECT … FROM ins`).  SQLite: the INSERT, then the audit rows by INSERT … SELECT of the ids
+    it gave (a row-id range: SQLite hands out increasing ids to one statement's rows)."""
+    session = session or db.session
+    conn = session.connection()
+    now = utcnow()
+    audit_cols = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]
+
+    def audit_select(id_col):
+        return sa.select(
+            sa.literal(now, sa.DateTime),
+            sa.literal(user_id, sa.Integer),
+            sa.literal(action, sa.String),
+            sa.literal(entity, sa.String),
+            id_col,
+            sa.null(),
+            sa.literal(after, sa.JSON) if after is not None else sa.null(),
+        )
+
+    if conn.dialect.name == "postgresql":
+        ins = sa.insert(table).from_select(columns, select).returning(table.c.id).cte("ins")
+        logged = (
+            sa.insert(AuditLog.__table__)
+            .from_select(audit_cols, audit_select(ins.c.id))
+            .returning(AuditLog.__table__.c.id)
+            .cte("logged")
+        )
+        return conn.execute(sa.select(sa.func.count()).select_from(logged)).scalar_one()
+    before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    created = conn.execute(sa.insert(table).from_select(columns, select)).rowcount
+    ids = sa.select(table.c.id).where(table.c.id > before).subquery()
+    conn.execute(sa.insert(AuditLog.__table__).from_select(audit_cols, audit_select(ids.c.id)))
+    return created

@@ -69,3 +69,10 @@ def export_path(name: str) -> Path:
 
 def attachment_path(name: str) -> Path:
     return folder("attachments") / safe_name(name)
+
+
+def checked_path(batch) -> Path:
+    """What 业务校验 read and concluded (batch/stage.py): the rows as read and their outcomes, so
+    that 业务办理 writes the result file without reading the upload again.  A cache: when it is
+    missing, 业务办理 reads and checks the upload again."""
+    return folder("files") / f"{batch.id}.checked"

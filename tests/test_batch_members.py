@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 import batch.pipeline as pipeline
+import batch.stage as stage
 from batch import BatchFileError, check_batch, create_batch, process_batch, write_failed
 from models import (
     AuditLog,
@@ -739,23 +740,31 @@ def test_a_checked_batch_can_then_be_processed(ctx, tmp_path):
 # === a crash in the middle of 业务办理 =========================================================
 
 
-def test_a_crash_in_the_middle_of_processing_leaves_nothing_behind(ctx, tmp_path, monkeypatch):
+@pytest.mark.parametrize("checked_first", [True, False], ids=["from-the-check", "file-read-again"])
+def test_a_crash_in_the_middle_of_processing_leaves_nothing_behind(ctx, tmp_path, monkeypatch, checked_first):
+    """Both ways 业务办理 writes: from what 业务校验 kept (batch/stage.py), and reading and checking
+    the file again (no 业务校验 first)."""
     path, _ = _mixed_file(tmp_path)
     batch, user = upload(path)
-    check_batch(batch, user)
-    real = pipeline.bulk_insert
+    if checked_first:
+        check_batch(batch, user)
+    real_copy, real_staged = pipeline.bulk_insert, stage.outcomes_from_stage
     seen = {}
+
+    def members_in():
+        # the members are in by now (inside the transaction) …
+        seen["members"] = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Member).where(Member.import_batch_id == batch.id)
+        )
+        raise RuntimeError("disk full")
 
     def crashing(session, table, columns, rows):
         if table.name == "import_row":
-            # the members are in by now (inside the transaction) …
-            seen["members"] = session.scalar(
-                sa.select(sa.func.count()).select_from(Member).where(Member.import_batch_id == batch.id)
-            )
-            raise RuntimeError("disk full")
-        return real(session, table, columns, rows)
+            members_in()
+        return real_copy(session, table, columns, rows)
 
     monkeypatch.setattr(pipeline, "bulk_insert", crashing)
+    monkeypatch.setattr(stage, "outcomes_from_stage", lambda batch_id: members_in())
     with pytest.raises(RuntimeError, match="disk full"):
         process_batch(batch, user)
     assert seen["members"] == 3
@@ -778,7 +787,8 @@ def test_a_crash_in_the_middle_of_processing_leaves_nothing_behind(ctx, tmp_path
     b = db.session.get(ImportBatch, batch.id)
     assert b.status != BatchStatus.PROCESSED and b.created_rows == 0
 
-    monkeypatch.setattr(pipeline, "bulk_insert", real)  # the clerk tries again: it goes through once
+    monkeypatch.setattr(pipeline, "bulk_insert", real_copy)  # the clerk tries again: it goes through once
+    monkeypatch.setattr(stage, "outcomes_from_stage", real_staged)
     assert process_batch(b, user).created == 3
     assert len(members_of(batch)) == 3
 
