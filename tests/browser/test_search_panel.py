@@ -202,6 +202,7 @@ LISTS = [
     ("clerk1", "changes", "会员变更管理"),
     ("clerk1", "policies", "投保管理"),
     ("clerk1", "terminations", "保单提前终止"),
+    ("clerk1", "termination_policies", "创建保单终止申请"),
     ("clerk1", "expiring", "即将到期订单"),
     ("clerk1", "receipts", "收据管理"),
     ("clerk1", "batches", "批量业务"),
