@@ -155,13 +155,14 @@ def export_precheck(ids, user):
     return lines, None
 
 
-def export_expiring(ids, user, expected=None, format: str = "xlsx", title_month: str = ""):
+def export_expiring(ids, user, expected=None, format: str = "xlsx"):
     if format == "pdf":
         n = db.session.scalar(sa.select(sa.func.count()).where(Policy.id.in_(ids)))
         if n > PRINT_LIMIT:
             return Result(0, n, too_many_to_print(n))
         rows = policy_rows(ids, order=(Policy.expiry_date, Policy.id))
-        pdf = policy_list_pdf("即将到期保单清单", "", rows, user)
+        span = f"到期日期 {rows[0].expiry_date:%Y-%m-%d} 至 {rows[-1].expiry_date:%Y-%m-%d}" if rows else ""
+        pdf = policy_list_pdf("即将到期保单清单", span, rows, user)
         return pdf_download(f"即将到期订单_{date.today():%Y%m%d}.pdf", pdf)
     return expiring_xlsx(ids)
 

@@ -101,10 +101,15 @@ def test_confirming_twice_numbers_nothing_twice(app, as_user):
 
 
 def test_only_the_office_sees_the_confirm_button(app, as_user):
-    for user in ("clerk1", "agency1"):
+    ids = waiting(app, "010101", 1, name="测越权")
+    for user in ("clerk1", "agency1", "info1"):
         client = as_user(user)
-        assert client.get(f"/admin/policies/bulk/confirm/?{qs(status='AGENCY_REPORTED')}").status_code == 404
-        assert "bulk-confirm" not in client.get("/admin/policies/").get_data(as_text=True)
+        for action in ("confirm", "office-return"):
+            assert client.get(f"/admin/policies/bulk/{action}/?{qs(status='AGENCY_REPORTED')}").status_code == 404
+            page = execute(client, action, qs(status="AGENCY_REPORTED"), 1, follow=False, **{"p-reason": "x"})
+            assert page.status_code == 404
+        assert 'id="bulk-confirm"' not in client.get("/admin/policies/").get_data(as_text=True)
+    assert {p.status for p in rows(app, ids)} == {PolicyStatus.AGENCY_REPORTED}
     assert 'id="bulk-confirm"' in as_user("office1").get("/admin/policies/").get_data(as_text=True)
 
 

@@ -143,7 +143,7 @@ class LiveServer:
             )
         con.close()
 
-    def wait_ready(self, timeout: float = 20) -> None:
+    def wait_ready(self, timeout: float = 90) -> None:  # a loaded 2-core machine takes a while
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
