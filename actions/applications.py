@@ -442,8 +442,3 @@ def reasons_blocking(wf: Workflow, name: str, app_id: int) -> list[str]:
     t = wf.get(name)
     found = skip_reasons(wf.model, sa.select(wf.model.id).where(wf.model.id == app_id), t.from_states, blockers)
     return list(found)
-
-
-# 保单提前终止, the fourth kind, lives in its own module (its forms and printing are larger);
-# importing it here registers it wherever the workflow's actions are used.
-from . import terminations  # noqa: E402,F401
