@@ -15,8 +15,10 @@ and 当前查询结果上报 of its unit's new members. Loops are bounded by the
 
 One JSON line: requests, errors (any 5xx, any unexpected answer, any exception; must be 0), p50/p95
 per page kind, batches done, duplicates found afterwards (must be 0: no 身份证号 twice, no member
-created twice by a file processed twice), and the machine's load (`uptime`). Everything the test
-added (its users, members, batches, audit rows) is removed afterwards.
+created twice by a file processed twice), and the machine's load (`uptime`). Clerks arrive over
+--ramp seconds (an office does not log in all at the same second: each login costs two password
+hashes). What the test added (members, batches, audit rows, 上报) is undone afterwards; its users are
+kept for the next run (deleting a user checks every table that refers to users).
 """
 
 from __future__ import annotations
@@ -194,8 +196,6 @@ def members_xlsx(ids: list[str], seed: int) -> bytes:
 def prepare(url: str, clerks: int, rows: int, files_per_clerk: int) -> list[dict]:
     """`clerks` users, each of an ordinary unit with members; their files and a few 身份证号 to search."""
     with connect(url) as conn:
-        conn.execute('DELETE FROM "user" WHERE username LIKE %s', (PREFIX + "%",))
-        conn.commit()
         units = conn.execute(
             "SELECT o.code, o.id FROM org o JOIN (SELECT org_id, count(*) AS n FROM member GROUP BY org_id) m "
             "ON m.org_id = o.id WHERE o.level = 'unit' AND m.n BETWEEN 100 AND 1000 ORDER BY o.code LIMIT %s",
@@ -215,8 +215,20 @@ def prepare(url: str, clerks: int, rows: int, files_per_clerk: int) -> list[dict
     with connect(url) as conn:
         taken = conn.execute("SELECT count(*) FROM member WHERE id_number = ANY(%s)", (all_ids,)).fetchone()[0]
     assert taken == 0, f"{taken} of the generated 身份证号 exist already"
+    with connect(url) as conn:  # a clean login state, as after a night
+        have = {r[0] for r in conn.execute('SELECT username FROM "user" WHERE username LIKE %s', (PREFIX + "%",))}
+        conn.execute(
+            'DELETE FROM sms_send WHERE user_id IN (SELECT id FROM "user" WHERE username LIKE %s)', (PREFIX + "%",)
+        )
+        conn.execute(
+            'UPDATE "user" SET login_code_sent_at = NULL, login_code_tries = 0, failed_attempts = 0, '
+            "locked_until = NULL WHERE username LIKE %s",
+            (PREFIX + "%",),
+        )
+        conn.commit()
     for i, p in enumerate(people):
-        common.add_user(url, p["username"], p["org"])
+        if p["username"] not in have:  # kept from an earlier run
+            common.add_user(url, p["username"], p["org"])
         chunk = all_ids[i * files_per_clerk * rows : (i + 1) * files_per_clerk * rows]
         p["files"] = [
             (f"批量入会_{i:03d}_{k}.xlsx", members_xlsx(chunk[k * rows : (k + 1) * rows], seed=i * 100 + k))
@@ -402,6 +414,10 @@ def duplicates(url: str) -> dict:
 
 def clean_up(url: str) -> None:
     with connect(url) as conn:
+        conn.execute(  # 当前查询结果上报 of the data set's own new members, undone
+            "UPDATE member SET status = 'NEW', version = version - 1 WHERE import_batch_id IS NULL AND id IN "
+            "(SELECT entity_id FROM audit_log WHERE entity = 'member' AND action = 'report') AND status = 'CONFIRMED'"
+        )
         conn.execute(
             "DELETE FROM audit_log WHERE entity = 'member' AND entity_id IN "
             "(SELECT id FROM member WHERE import_batch_id IS NOT NULL)"
@@ -411,10 +427,7 @@ def clean_up(url: str) -> None:
             'DELETE FROM sms_send WHERE user_id IN (SELECT id FROM "user" WHERE username LIKE %s)', (PREFIX + "%",)
         )
         conn.commit()
-    gen_large.restore(url)  # audit rows, import rows and batches
-    with connect(url) as conn:
-        conn.execute('DELETE FROM "user" WHERE username LIKE %s', (PREFIX + "%",))
-        conn.commit()
+    gen_large.restore(url)  # audit rows, import rows and batches; the users stay for the next run
 
 
 def pct(values: list[float], q: float) -> float:
@@ -430,6 +443,7 @@ def main() -> None:
     ap.add_argument("--clerks", type=int, default=100)
     ap.add_argument("--seconds", type=int, default=120)
     ap.add_argument("--think", type=float, default=2.0, help="mean pause between a clerk's actions (s)")
+    ap.add_argument("--ramp", type=float, default=30.0, help="the clerks arrive over this many seconds")
     ap.add_argument("--rows", type=int, default=1000, help="rows per uploaded file")
     ap.add_argument("--files", type=int, default=2, help="distinct files per clerk")
     gen_large.add_arguments(ap)
@@ -448,7 +462,7 @@ def main() -> None:
             clerks = [Clerk(p, servers, stats, deadline, args.think, seed=i) for i, p in enumerate(people)]
             for c in clerks:
                 c.start()
-                time.sleep(0.02)  # they arrive over two seconds
+                time.sleep(args.ramp / len(clerks))
             for c in clerks:
                 c.join(max(deadline + 330 - time.monotonic(), 1))  # a batch under way may finish
             elapsed = time.monotonic() - started

@@ -28,6 +28,7 @@ from .batches import BatchView
 from .home import HomeView
 from .members import MemberAdmissionView, MemberQueryView
 from .policies import ExpiringPolicyView, PolicyView, ReceiptView
+from .security import csp_nonce
 from .system import AuditLogView, OrgView, ProductView, UserView
 from .terminations import TerminablePolicyView, TerminationView
 
@@ -58,6 +59,7 @@ def init_admin(app) -> Admin:
         name="互助保障业务系统",
         index_view=HomeView(name="首页", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
+        csp_nonce_generator=csp_nonce,  # Flask-Admin's inline scripts carry the request's nonce
     )
     s = db.session
     admin.add_view(MemberAdmissionView(Member, s, name="入会管理", category=MEMBERS, endpoint="members"))

@@ -15,12 +15,7 @@ from markupsafe import Markup
 from werkzeug.datastructures import CombinedMultiDict
 
 from actions.applications import KINDS, reasons_blocking
-from actions.new_applications import (
-    approved_over_age,  # noqa: F401  (re-exported for the member form)
-    create_transfer,
-    own_member,
-    transfer_lookup,
-)
+from actions.new_applications import create_transfer, own_member, transfer_lookup
 from models import (
     CHANGE_WORKFLOW,
     OVER_AGE_WORKFLOW,

@@ -39,6 +39,28 @@ class ConfirmForm(FlaskForm):
     phrase = StringField("请输入确认文字")
 
 
+CONFLICT = "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。请刷新后核对，再重新确认。"
+ATTEMPTS = 3
+
+
+def run_with_retries(action, ids, user, expected, params):
+    """Run the action in one transaction.  When the database's unique keys refuse its write
+    (another writer got there first: the same members enrolled at the same moment), nothing of
+    it stays and it runs again, now checking against what the other one wrote, so those rows are
+    listed as failed with their reasons; None when it still cannot be done."""
+    for _ in range(ATTEMPTS):
+        try:
+            result = action.run(ids, user, expected=expected, **params)
+            db.session.commit()
+            return result
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+        except Exception:
+            db.session.rollback()
+            raise
+    return None
+
+
 TICK_MAX = 500  # ids a ticked selection may carry in the address
 
 
@@ -176,20 +198,10 @@ class BulkActionsMixin:
                         filters=self.active_filter_text(),
                         list_url=self.list_url(),
                     )
-                try:
-                    result = action.run(ids, user, expected=expected, **params)
-                    db.session.commit()
-                except sa.exc.IntegrityError:
-                    db.session.rollback()
-                    result = None
-                    warning = (
-                        "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。"
-                        "请刷新后核对，再重新确认。"
-                    )
+                result = run_with_retries(action, ids, user, expected, params)
+                if result is None:
+                    warning = CONFLICT
                     summary = summarize(self.model, ids, action)
-                except Exception:
-                    db.session.rollback()
-                    raise
             if result is not None:
                 flash(result.message, "success" if result.done else "warning")
                 if result.link and result.done:

@@ -116,7 +116,7 @@ class TerminationView(ApplicationView):
         ApplicationView.column_formatters_detail, refund=money_formatter("refund"), status=_status
     )
     column_select_related_list = [T.org]
-    column_sortable_list = ["id", "requested_end_date", "refund", "created_at"]
+    column_sortable_list = ["requested_end_date", "refund", "created_at"]  # not "id": its label holds the tick-all box
     search_panel = [
         *application_panel(T, _of_member, T.org_id),
         panel.number_text("app_no", "申请编号", lambda v: T.id == v),

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_termination"
-down_revision = "0007_perf"
+down_revision = "0004_hardening"
 branch_labels = None
 depends_on = None
 

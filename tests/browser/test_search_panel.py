@@ -98,7 +98,8 @@ def test_choose_state_new_search_and_report_the_current_query_reports_only_new_m
     returned, new = picked[:2], picked[2:]
     login(page, live_server, "clerk1")
     page.get_by_role("link", name="会员管理").click()
-    page.get_by_role("link", name="入会管理").click()
+    with page.expect_navigation(wait_until="load"):  # the panel's script is in place before the clerk chooses
+        page.get_by_role("link", name="入会管理").click()
     page.select_option("#panel-status", label="新建")
     _search(page)
     assert re.search(r"/admin/members/\?status=NEW$", page.url), "only what was chosen goes into the address"
@@ -230,6 +231,7 @@ def test_every_list_with_its_panel_at_1366_by_768(page, live_server):
             box = panel.bounding_box()
             assert box["y"] + box["height"] < 768 / 2, f"{endpoint}: the panel fits in the upper half of the screen"
             assert box["x"] + box["width"] <= 1366, endpoint
+        assert page.locator(".navbar-toggler").get_attribute("aria-label") == "展开菜单"
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1366, f"{endpoint}: no sideways scrolling at 1366 ({width})"
         shot(page, f"list_{username}_{endpoint}_1366x768", full_page=False)
