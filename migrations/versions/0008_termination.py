@@ -2,7 +2,7 @@
 and the index that finds a policy's pending application
 
 Revision ID: 0008_termination
-Revises: 0007_perf
+Revises: 0004_hardening
 """
 
 import sqlalchemy as sa
