@@ -150,7 +150,7 @@ def test_the_terminate_page_shows_each_refund_at_the_chosen_date_before_anything
     assert re.search(rf'id="terminate-total">{sum(amounts):.2f} 元', html)
     assert f"按申请终止日期 {end:%Y-%m-%d} 计算" in html
     get = client.get(f"{PICK}/terminate/?ids={ids[0]},{ids[1]}").get_data(as_text=True)
-    assert 'id="terminate-count">2<' in get and "会员退休" in get and f'value="{TODAY:%Y-%m-%d}"' in get
+    assert 'id="terminate-count">2<' in get and "会员退休" in get and f'value="{date.today():%Y-%m-%d}"' in get
 
 
 def _count_apps(app) -> int:
