@@ -19,9 +19,14 @@ from .base import BulkAction, Result
 from .forms import not_before_today
 
 
+def _effective_field():
+    return DateField("预期生效时间", [InputRequired("请填写预期生效时间")], format="%Y-%m-%d")
+
+
 class _ProductForm(FlaskForm):
+    """产品名称, 金额, 预期生效时间 — in the manual's order (选择【产品名称】，输入金额，输入预期生效时间)."""
+
     product = SelectField("产品名称", [InputRequired("请选择产品名称")], coerce=str)
-    effective = DateField("预期生效时间", [InputRequired("请填写预期生效时间")], format="%Y-%m-%d")
 
     def prepare(self):
         self.product.choices = [("", "请选择产品")] + product_choices(products(), detailed=True)
@@ -47,6 +52,7 @@ class EnrolForm(_ProductForm):
         [InputRequired("请填写投保金额"), NumberRange(min=Decimal("0.01"), message="投保金额须大于0")],
         places=2,
     )
+    effective = _effective_field()
 
 
 class RenewForm(_ProductForm):
@@ -56,6 +62,7 @@ class RenewForm(_ProductForm):
         places=2,
         description="填写后，每人按此金额续转：份数 = 金额 ÷ 每份金额。不填则每人保持原保单的份数。",
     )
+    effective = _effective_field()
 
 
 def _failures(results, requests, who: dict) -> list[dict]:

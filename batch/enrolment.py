@@ -25,6 +25,7 @@ from models import (
 from models.audit import insert_with_audit
 from models.scope import scope_filter
 from rules import (
+    AGE_HARD_LIMIT,
     Code,
     ProductTerms,
     check_age,
@@ -174,7 +175,8 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
             continue
         age = check_age(m["gender"], m["birth_date"], ctx.effective, exception=m["over_age_exception"])
         if not age.ok:
-            r.fail(age.code, f"{age.message}（按预期生效时间计 {age.value} 周岁）")
+            hint = f"；{age.code.hint}" if age.code == Code.OVER_AGE and age.value < AGE_HARD_LIMIT else ""
+            r.fail(age.code, f"{age.message}（按预期生效时间计 {age.value} 周岁{hint}）")
             continue
         if age.needs_confirmation and not ctx.confirmed_over_age:
             r.fail(Code.NEEDS_CONFIRMATION)

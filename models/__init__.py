@@ -3,6 +3,7 @@
 from .applications import (  # noqa: F401
     CHANGE_WORKFLOW,
     OVER_AGE_WORKFLOW,
+    TERMINATION_WORKFLOW,
     TRANSFER_WORKFLOW,
     ApplicationStatus,
     ChangeApplication,

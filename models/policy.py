@@ -85,6 +85,9 @@ class Policy(Timestamps, Versioned, db.Model):
     receipt_id = sa.Column(sa.Integer, sa.ForeignKey("receipt.id"))
     import_batch_id = sa.Column(sa.Integer)  # provenance: no FK (see Member)
     created_by_id = sa.Column(sa.Integer)
+    # 提前终止 (an approved 保单提前终止申请): the last day covered and the refund (rules/termination.py)
+    terminated_on = sa.Column(sa.Date)
+    refund = sa.Column(sa.Numeric(12, 2))
 
     member = db.relationship("Member", backref=db.backref("policies", lazy="dynamic"))
     product = db.relationship("Product")

@@ -16,6 +16,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model import typefmt
 from flask_wtf import FlaskForm
+from flask_wtf.i18n import Translations as WTFTranslations
 from markupsafe import Markup
 
 from models import LabeledEnum, db, scoped, write_audit
@@ -78,8 +79,24 @@ class CappedCountQuery(sa.orm.Query):
         return CappedCount(n) if n > LIST_COUNT_CAP else n
 
 
+class _Translations(WTFTranslations):
+    """WTForms' own Chinese messages, plus the one Flask-Admin's relation fields raise in English."""
+
+    EXTRA = {"Not a valid choice": "不是有效的选择，请重新选择。"}
+
+    def gettext(self, string):
+        return self.EXTRA.get(string) or super().gettext(string)
+
+
+_TRANSLATIONS = _Translations()
+
+
 class AdminForm(FlaskForm):
     """Flask-WTF's CSRF token on every admin form (Flask-Admin's own SecureForm uses another token)."""
+
+    class Meta:
+        def get_translations(self, form):
+            return _TRANSLATIONS
 
     def __init__(self, formdata=None, obj=None, prefix="", **kwargs):
         self._obj = obj  # Flask-Admin's Unique validator skips the record being edited

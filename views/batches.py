@@ -3,7 +3,6 @@ templates from 首页 and the list of past batches of the user's scope."""
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from batch import (
 from batch.jobs import state as job_state
 from batch.jobs import submit
 from batch.pipeline import failed_rows
-from batch.result import write_template
+from batch.result import template_file
 from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, OrgLevel, RowStatus, db, products, scoped
 from models.storage import result_path
 
@@ -259,7 +258,6 @@ class BatchView(ScopedModelView):
             k = get_kind(kind)
         except BatchFileError:
             abort(404)
-        data = io.BytesIO()  # made in memory: a download leaves nothing behind (no temporary folder per click)
-        write_template(data, k.template_columns or k.columns, k.template_notes, k.template_title)
-        data.seek(0)
-        return send_file(data, mimetype=XLSX, as_attachment=True, download_name=f"{k.template_title}模板.xlsx")
+        return send_file(
+            template_file(k), mimetype=XLSX, as_attachment=True, download_name=f"{k.template_title}模板.xlsx"
+        )

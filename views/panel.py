@@ -53,6 +53,7 @@ class PanelField:
     options: Callable | Sequence | None = None  # select: [(value, label)] or a callable giving them
     placeholder: str = ""
     roles: frozenset | None = None  # who sees the field (None: everyone); a URL value applies to anyone
+    blank: str | None = "全部"  # a drop-down's "no condition" choice; None where the screen always has one
     width: str = "9rem"
 
     def __post_init__(self):

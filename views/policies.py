@@ -43,6 +43,8 @@ POLICY_LABELS = {
     "return_reason": "打回原因",
     "renewed_from": "续转自",
     "receipt": "收据",
+    "terminated_on": "终止日期",
+    "refund": "退费金额",
     "created_at": "录入时间",
     "updated_at": "修改时间",
 }
@@ -127,6 +129,8 @@ class PolicyView(ScopedModelView):
         "return_reason",
         "renewed_from",
         "receipt",
+        "terminated_on",
+        "refund",
         "created_at",
         "updated_at",
     ]
@@ -156,10 +160,44 @@ class PolicyView(ScopedModelView):
     def create_form(self, obj=None):
         form = super().create_form(obj)
         form.prepare()
+        if request.method == "GET":
+            self._keep_from_last(form)
         if form.expected_effective_date.data is None and request.method == "GET":
             today = date.today()
             form.expected_effective_date.data = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
         return form
+
+    # 【保存并创建下一个】 keeps what the next member most likely shares with the last one
+    KEEP = ("keep_product", "keep_shares", "keep_effective")
+
+    def _keep_from_last(self, form):
+        args = request.args
+        if args.get("keep_product", "").isdigit() and int(args["keep_product"]) in {
+            int(v) for v, _ in form.product_id.choices
+        }:
+            form.product_id.data = int(args["keep_product"])
+            form.member_ref.render_kw = {"autofocus": True}  # the product is chosen: the member is next
+        if args.get("keep_shares", "").isdigit():
+            form.shares.data = int(args["keep_shares"])
+        try:
+            form.expected_effective_date.data = date.fromisoformat(args.get("keep_effective", ""))
+        except ValueError:
+            pass
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        response = super().create_view()
+        if request.method == "POST" and "_add_another" in request.form and getattr(response, "status_code", 0) == 302:
+            f = request.form
+            keep = {
+                "keep_product": f.get("product_id", ""),
+                "keep_shares": f.get("shares", ""),
+                "keep_effective": f.get("expected_effective_date", ""),
+            }
+            response = redirect(
+                self.get_url(".create_view", url=request.args.get("url"), **{k: v for k, v in keep.items() if v})
+            )
+        return response
 
     def edit_form(self, obj=None):
         form = super().edit_form(obj)
@@ -253,7 +291,7 @@ class ExpiringPolicyView(PolicyView):
     ]
     column_default_sort = "expiry_date"
     # manual 一(五)8: 选择相应月份，点击【搜索】
-    search_panel = [panel.month_select("month", "月份", Policy.expiry_date), product_select()]
+    search_panel = [panel.month_select("month", "月份", Policy.expiry_date, blank=None), product_select()]
 
     def panel_state(self):
         """No month chosen: next month, shown selected in the panel and used by the list, the

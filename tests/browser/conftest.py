@@ -145,7 +145,7 @@ class LiveServer:
             con.execute("DELETE FROM login_failure WHERE username = ?", (username,))  # the password throttle
         con.close()
 
-    def wait_ready(self, timeout: float = 20) -> None:
+    def wait_ready(self, timeout: float = 90) -> None:  # a loaded 2-core machine takes a while
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

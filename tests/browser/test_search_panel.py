@@ -202,6 +202,7 @@ LISTS = [
     ("clerk1", "changes", "会员变更管理"),
     ("clerk1", "policies", "投保管理"),
     ("clerk1", "terminations", "保单提前终止"),
+    ("clerk1", "termination_policies", "创建保单终止申请"),
     ("clerk1", "expiring", "即将到期订单"),
     ("clerk1", "receipts", "收据管理"),
     ("clerk1", "batches", "批量业务"),
@@ -229,6 +230,7 @@ def test_every_list_with_its_panel_at_1366_by_768(page, live_server):
             box = panel.bounding_box()
             assert box["y"] + box["height"] < 768 / 2, f"{endpoint}: the panel fits in the upper half of the screen"
             assert box["x"] + box["width"] <= 1366, endpoint
+        assert page.locator(".navbar-toggler").get_attribute("aria-label") == "展开菜单"
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1366, f"{endpoint}: no sideways scrolling at 1366 ({width})"
         shot(page, f"list_{username}_{endpoint}_1366x768", full_page=False)
