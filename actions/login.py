@@ -122,6 +122,7 @@ def _throttled_message(wait: timedelta) -> str:
 
 
 def _record_failure(username: str, ip: str, now) -> None:
+    begin_write()
     db.session.add(LoginFailure(username=username, ip=ip, failed_at=now))
     db.session.commit()
 
@@ -131,19 +132,30 @@ def _clear_failures(username: str, ip: str) -> None:
 
 
 def _check_password(username: str, password: str, ip: str, now) -> tuple[User | None, str | None]:
-    """The user whose right password this is, or (None, the message to show).  Writes: a failure."""
+    """The user whose right password this is, or (None, the message to show).  The password hash
+    is checked outside any write lock (it takes a while, on purpose): then the transaction that
+    writes begins as a writer (`begin_write`) and reads the user again, locked on PostgreSQL, so
+    ten people pressing 获取手机验证码 at once queue for a moment each, not for ten hash checks."""
+    db.session.rollback()
     wait = throttle_wait(username, ip, now)
     if wait > timedelta(0):
         db.session.rollback()
         return None, _throttled_message(wait)
-    user = _find_user(username)
-    if user is None or not user.active or _is_locked(user, now):
-        db.session.rollback()  # first: release the row lock before spending the time
+    user = db.session.scalar(sa.select(User).where(User.username == username)) if username else None
+    known = user is not None and user.active and not _is_locked(user, now)
+    hashed = user.password_hash if known else None
+    db.session.rollback()  # no transaction is held while the hash is computed
+    if not known:
         _refuse_unknown(password)
         _record_failure(username, ip, now)
         return None, GENERIC_FAILURE
-    if not user.check_password(password or ""):
+    if not (hashed and check_password_hash(hashed, password or "")):
         _record_failure(username, ip, now)
+        return None, GENERIC_FAILURE
+    begin_write()
+    user = _find_user(username)
+    if user is None or not user.active or _is_locked(user, now) or user.password_hash != hashed:
+        db.session.rollback()  # changed meanwhile (locked, disabled, a new password)
         return None, GENERIC_FAILURE
     return user, None
 
@@ -191,7 +203,6 @@ def _deliver(user, code: str) -> bool:
 
 def send_code(username: str, password: str, ip: str) -> tuple[bool, str]:
     """获取手机验证码: check the password and text a fresh code to the user's phone."""
-    begin_write()  # SQLite: wait for another login's write instead of failing with "database is locked"
     now = utcnow()
     username = _username(username)
     user, refusal = _check_password(username, password, ip, now)
@@ -223,7 +234,6 @@ def send_code(username: str, password: str, ip: str) -> tuple[bool, str]:
 def verify_login(username: str, password: str, code: str, ip: str) -> tuple[User | None, str | None]:
     """(the user, None) when password and code are right and the account is not locked; else
     (None, the message to show)."""
-    begin_write()
     now = utcnow()
     username = _username(username)
     user, refusal = _check_password(username, password, ip, now)

@@ -24,6 +24,7 @@ from werkzeug.datastructures import CallbackDict
 from .base import db, utcnow
 
 ANONYMOUS_LIFETIME = timedelta(hours=2)
+STATIC_PATHS = ("/static/", "/admin/static/")
 _serializer = TaggedJSONSerializer()  # what Flask's own cookie session uses: tuples, Markup, dates
 
 
@@ -66,8 +67,8 @@ class DatabaseSessionInterface(SessionInterface):
 
     def open_session(self, app, request):
         token = request.cookies.get(self.get_cookie_name(app))
-        if not token or len(token) > 100:
-            return ServerSession()
+        if not token or len(token) > 100 or request.path.startswith(STATIC_PATHS):
+            return ServerSession()  # (a stylesheet needs no session: no query for each of a page's files)
         row = db.session.execute(
             sa.select(UserSession.data, UserSession.user_id, UserSession.expires_at).where(
                 UserSession.id == _key(token), UserSession.expires_at > utcnow()

@@ -256,7 +256,9 @@ def test_wrong_passwords_from_one_address_wait_longer_and_longer(app, client, sm
     assert user_row(app, "clerk3")["locked_until"] is None
 
 
-def test_one_address_trying_many_usernames_is_slowed_down_too(app, client, sms):
+def test_one_address_trying_many_usernames_is_slowed_down_too(app, client, sms, monkeypatch):
+    frozen = utcnow()
+    monkeypatch.setattr(auth, "utcnow", lambda: frozen)  # however long each password check takes
     ip = "203.0.113.68"
     for k in range(auth.FREE_TRIES_PER_ADDRESS):
         assert send_code(client, f"guess{k}", ip=ip)[1]["message"] == auth.GENERIC_FAILURE
@@ -266,7 +268,9 @@ def test_one_address_trying_many_usernames_is_slowed_down_too(app, client, sms):
     assert send_code(client, "clerk1", ip="203.0.113.69")[0] == 200  # another address is not affected
 
 
-def test_the_login_button_is_throttled_like_the_code_button(app, client, sms):
+def test_the_login_button_is_throttled_like_the_code_button(app, client, sms, monkeypatch):
+    frozen = utcnow()
+    monkeypatch.setattr(auth, "utcnow", lambda: frozen)
     ip = "203.0.113.70"
     token = csrf_token(client, "/login")
     form = {"username": "clerk2", "password": "Wrong-2026", "code": "123456", "csrf_token": token}
