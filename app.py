@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import config as settings
 from models import db
+from models.session import DatabaseSessionInterface
 from serving import init_serving
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -30,6 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings.configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)
+    app.session_interface = DatabaseSessionInterface()  # the cookie holds only a random token
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=lambda: "zh_Hans_CN", timezone_selector=lambda: "Asia/Shanghai")
@@ -45,15 +47,24 @@ def create_app(config: dict | None = None) -> Flask:
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
+            _private_sqlite_file(db.engine.url.database)
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
-            sa.event.listen(db.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            from models.base import sqlite_begin
+
+            sa.event.listen(db.engine, "begin", sqlite_begin)
 
     from views import init_admin
     from views.auth import bp as auth_bp
+    from views.security import init_security
 
     app.register_blueprint(auth_bp)
     init_admin(app)
     init_serving(app)  # after auth's load_user: its log lines name the user
+    init_security(app)  # Content-Security-Policy and the other headers; no Server banner
+    with app.app_context():
+        from models.storage import remove_partial_files
+
+        remove_partial_files()  # what a crash left half-written (*.tmp, *.part)
     _register_error_pages(app)
     _register_cli(app)
 
@@ -64,6 +75,22 @@ def create_app(config: dict | None = None) -> Flask:
         return redirect(url_for("admin.index"))
 
     return app
+
+
+def _private_sqlite_file(path: str | None) -> None:
+    """The SQLite file (and its -wal and -shm, which SQLite creates with the file's own mode) is
+    readable by the server's user only: created 0600 before SQLite opens it, or made 0600."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # an empty file is an empty database
+        except FileExistsError:
+            pass
+    for name in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(name):
+            settings.private_file(name)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -105,10 +105,27 @@ def database_url(url: str) -> str:
 
 
 def _secret_key_file(instance_path: str) -> str:
+    """The key generated once into instance/secret_key, readable by the server's user only (0600)."""
     path = Path(instance_path) / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker wrote it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    private_file(path)
     return path.read_text().strip()
+
+
+def private_file(path) -> None:
+    """Make an existing file readable and writable by its owner only (0600)."""
+    try:
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:  # not ours, or gone: leave it
+        pass
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s %(user)s] %(name)s: %(message)s"

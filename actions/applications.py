@@ -62,6 +62,9 @@ class ApplicationKind:
     approve_blockers: Callable
     on_approve: Callable  # (approved application ids, user) -> None
     approve_warnings: Callable | None = None  # (ids) -> [str], shown before approving
+    # (model, ids, from_states) -> None: row locks on what the conditions read, taken before the
+    # transition (default: the applications' members)
+    lock: Callable | None = None
 
 
 KINDS: dict = {}
@@ -73,13 +76,13 @@ def register(kind: ApplicationKind) -> ApplicationKind:
     special(
         wf,
         "submit",
-        run=checked_run(wf, "submit", kind.submit_blockers),
+        run=checked_run(wf, "submit", kind.submit_blockers, lock=kind.lock),
         blockers=kind.submit_blockers,
     )
     special(
         wf,
         "approve",
-        run=checked_run(wf, "approve", kind.approve_blockers, effect=kind.on_approve),
+        run=checked_run(wf, "approve", kind.approve_blockers, effect=kind.on_approve, lock=kind.lock),
         blockers=kind.approve_blockers,
         # what the approver must see first (e.g. an in-flight policy the change makes ineligible)
         precheck=(lambda ids, user: (kind.approve_warnings(ids), None)) if kind.approve_warnings else None,
@@ -114,12 +117,15 @@ def skip_reasons(model, ids, from_states, blockers) -> dict[str, int]:
     return {blockers[code - 1][0]: n for code, n in rows}
 
 
-def checked_run(wf: Workflow, name: str, blockers: Callable, effect: Callable | None = None) -> Callable:
+def checked_run(
+    wf: Workflow, name: str, blockers: Callable, effect: Callable | None = None, lock: Callable | None = None
+) -> Callable:
     t = wf.get(name)
+    lock = lock or _lock_members
 
     def run(ids, user, expected=None, reason=None) -> Result:
         model = wf.model
-        _lock_members(model, ids, t.from_states)
+        lock(model, ids, t.from_states)
         conds = list(blockers())
         values, after = transition_values(t, user, reason)
         done = transition(

@@ -210,9 +210,10 @@ def transition(
     """Move the rows of `ids` that are still in `from_states` (and meet `where`) to `to_state`."""
     vals = {"status": to_state, "updated_at": utcnow(), "version": model.version + 1}
     vals.update(values or {})
+    guard = model.transition_guard(ids, from_states, to_state) if hasattr(model, "transition_guard") else []
     stmt = (
         sa.update(model)
-        .where(model.id.in_(ids), model.status.in_(list(from_states)), *where)
+        .where(model.id.in_(ids), model.status.in_(list(from_states)), *where, *guard)
         .values(**vals)
         .execution_options(synchronize_session=False)
     )

@@ -28,12 +28,17 @@ from models import (
     utcnow,
     write_audit,
 )
+from models.audit import ACTION_LABELS
 from models.member import reserve_numbers
 from models.roles import AGENCY
 
 from .base import BulkAction, Result, dml_with_audit
 
 RECEIPTABLE = (PolicyStatus.REPORTED, PolicyStatus.AGENCY_REPORTED)
+
+
+# what the audit log calls these (receipt rows: 作废; policy rows: 开具收据 / 收据作废)
+ACTION_LABELS.update({"receipt": "开具收据", "receipt_void": "收据作废", "void": "作废"})
 
 
 class ReceiptRefused(Exception):

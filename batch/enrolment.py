@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from models import (
     POLICY_IN_FLIGHT,
+    POLICY_LIVE,
     Member,
     MemberStatus,
     Policy,
@@ -24,6 +25,7 @@ from models import (
 from models.audit import insert_with_audit
 from models.scope import scope_filter
 from rules import (
+    AGE_HARD_LIMIT,
     Code,
     ProductTerms,
     check_age,
@@ -40,9 +42,9 @@ from rules import (
 )
 
 from .pipeline import RowResult
-from .sql import bulk_insert, in_values
+from .sql import bulk_insert, driver_errors, in_values
 
-LIVE = (PolicyStatus.AGENCY_REPORTED, PolicyStatus.EFFECTIVE)
+LIVE = POLICY_LIVE
 
 
 def terms_of(product: Product) -> ProductTerms:
@@ -173,7 +175,8 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
             continue
         age = check_age(m["gender"], m["birth_date"], ctx.effective, exception=m["over_age_exception"])
         if not age.ok:
-            r.fail(age.code, f"{age.message}（按预期生效时间计 {age.value} 周岁）")
+            hint = f"；{age.code.hint}" if age.code == Code.OVER_AGE and age.value < AGE_HARD_LIMIT else ""
+            r.fail(age.code, f"{age.message}（按预期生效时间计 {age.value} 周岁{hint}）")
             continue
         if age.needs_confirmation and not ctx.confirmed_over_age:
             r.fail(Code.NEEDS_CONFIRMATION)
@@ -306,6 +309,7 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
                 Policy.shares,
                 start.label("start"),
                 Policy.expiry_date,
+                Policy.expected_effective_date,
             ).where(
                 in_values(db.session, Policy.member_id, list(member_ids), sa.Integer),
                 Policy.product_id == ctx.product.id,
@@ -320,13 +324,15 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
     out: dict[int, dict] = {}
     new_start, new_end = ctx.effective, ctx.expiry
     statuses = _POLICY_STATUS
-    for member_id, status, shares, p_start, p_end in rows:
+    for member_id, status, shares, p_start, p_end, p_expected in rows:
         status = statuses[status]
         rec = out.setdefault(member_id, {"shares": 0})
         if status in POLICY_IN_FLIGHT:
             rec["in_flight"] = status.label
         elif p_start <= new_end and p_end >= new_start:
-            if p_start == new_start:
+            # the same period: the same start, or the same 预期生效时间 (the database's
+            # uq_policy_live_period: once reported, a second one could never become live)
+            if p_start == new_start or p_expected == new_start:
                 rec["same_period"] = True
             rec["shares"] += shares
     return out
@@ -486,7 +492,12 @@ def policy_facts_changed(ctx: EnrolContext, stage, batch_id: int) -> bool:
         sa.select(
             p.c.member_id,
             sa.func.max(sa.case((p.c.status.in_(in_flight), 1), else_=0)).label("in_flight"),
-            sa.func.max(sa.case((sa.and_(is_live, start == new_start), 1), else_=0)).label("same_period"),
+            sa.func.max(
+                sa.case(
+                    (sa.and_(is_live, sa.or_(start == new_start, p.c.expected_effective_date == new_start)), 1),
+                    else_=0,
+                )
+            ).label("same_period"),  # as _load_policies says it: the same start or the same 预期生效时间
             sa.func.sum(
                 sa.case((sa.and_(is_live, start <= new_end, p.c.expiry_date >= new_start), p.c.shares), else_=0)
             ).label("shares"),
@@ -575,5 +586,6 @@ def _copy_policies(ok: list[RowResult], ctx: EnrolContext, columns: list[str], b
         )
     raw = db.session.connection().connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cur, cur.copy(f'COPY "{Policy.__table__.name}" ({cols}) FROM STDIN') as copy:
+    sql = f'COPY "{Policy.__table__.name}" ({cols}) FROM STDIN'
+    with driver_errors(sql), raw.cursor() as cur, cur.copy(sql) as copy:
         copy.write("".join(lines))

@@ -2,7 +2,7 @@
 
     create_batch  -> the ImportBatch record and the stored file (size limit, sha256)
     check_batch   -> read, check every row against the rules and the database; writes nothing
-                     but the batch record
+                     but the batch record, its stage and its failed rows' outcomes
     process_batch -> re-check and write every valid row in one transaction, with per-row
                      outcomes, audit rows and the result file
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,7 +24,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from models import BatchKind, BatchStatus, ImportBatch, ImportRow, Org, RowStatus, db, utcnow
-from models.storage import failed_path, result_path, upload_path
+from models.base import begin_write
+from models.storage import result_path, upload_path
 from rules import Code
 
 from . import stage
@@ -232,25 +234,40 @@ def _no_progress(phase: str, done: int, total: int) -> None:
     pass
 
 
-def _run_check(batch: ImportBatch, user, progress=_no_progress) -> tuple[Kind, Context, Table, list[RowResult]]:
+def _read(batch: ImportBatch, user) -> tuple[Kind, Context, Table]:
+    """The kind, its parameters checked, and the stored file read; a file that cannot be read
+    marks the batch 无法读取 (unless it was processed: then it stays as it was processed)."""
     kind = get_kind(batch.kind.value)
     ctx = Context(user=user, batch=batch, today=date.today(), params=dict(batch.params or {}))
     try:
         kind.prepare(ctx)
-        data = upload_path(batch).read_bytes()
-        with gc_paused():
-            table = read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
+        table = _read_table(batch, kind)
     except BatchFileError as exc:
         db.session.rollback()
         if batch.status != BatchStatus.PROCESSED:  # a processed batch stays processed (and is never run twice)
             batch.status, batch.message = BatchStatus.FAILED, str(exc)
             db.session.commit()
         raise
+    return kind, ctx, table
+
+
+def _read_table(batch: ImportBatch, kind: Kind) -> Table:
+    data = upload_path(batch).read_bytes()
+    with gc_paused():
+        return read_table(data, batch.file_name, kind.columns, current_app.config["UPLOAD_MAX_ROWS"])
+
+
+def _check(kind: Kind, table: Table, ctx: Context, progress=_no_progress) -> list[RowResult]:
     progress("check", 0, len(table.rows))
     with gc_paused():
         results = kind.check(table, ctx)
     progress("check", len(results), len(results))
-    return kind, ctx, table, results
+    return results
+
+
+def _run_check(batch: ImportBatch, user, progress=_no_progress) -> tuple[Kind, Context, Table, list[RowResult]]:
+    kind, ctx, table = _read(batch, user)
+    return kind, ctx, table, _check(kind, table, ctx, progress)
 
 
 def _count(batch: ImportBatch, results: list[RowResult]) -> None:
@@ -267,9 +284,11 @@ def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
     if batch.status != BatchStatus.PROCESSED:  # a processed batch keeps the counts it was processed with
         _count(batch, results)
         batch.status = BatchStatus.CHECKED
+        batch.message = None
         try:
             with gc_paused():
                 stage.write_stage(kind, ctx, table, results)
+            _store_failed(batch, results)
         except BaseException:
             db.session.rollback()
             raise
@@ -278,62 +297,110 @@ def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
     return Outcome(batch, table, results)
 
 
-def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None, progress=_no_progress) -> Outcome:
-    """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
-    one transaction.  A batch is processed once; a second run creates nothing."""
-    if batch.status == BatchStatus.PROCESSED:
-        raise BatchFileError(
-            f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
-        )
-    outcome = _process_staged(batch, user, result_file, progress)
-    if outcome is not None:
-        return outcome
-    kind, ctx, table, results = _run_check(batch, user, progress)
-    ok_rows = [r for r in results if r.ok]
-    progress("write", 0, len(ok_rows))
-    try:
-        if ok_rows:
-            kind.assign(ok_rows, ctx)
-    except BaseException:
-        db.session.rollback()
-        raise
-    # the result file is written by a thread while this one waits for the database, and put in
-    # place only after the commit
-    result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
-    try:
-        with gc_paused():
-            created = kind.write(ok_rows, ctx) if ok_rows else 0
+def _store_failed(batch: ImportBatch, results: list[RowResult]) -> None:
+    """业务校验 keeps its failed rows' outcomes (replacing an earlier check's): the 失败行下载 and the
+    remedies are made from them, by anyone, without checking again (GET never writes)."""
+    _clear_outcomes(batch.id)
+    failed = [r for r in results if not r.ok]
+    if failed:
         bulk_insert(
             db.session,
             ImportRow.__table__,
             ["batch_id", "row_no", "status", "code", "message", "warnings"],
-            _outcome_rows(batch.id, results),
+            _outcome_rows(batch.id, failed),
         )
-        stage.clear_stage(batch.id)
-        _count(batch, results)
-        batch.created_rows = created
-        batch.status = BatchStatus.PROCESSED
-        batch.processed_at = utcnow()
-        batch.stage_key = None
-        db.session.commit()
-    except sa.exc.IntegrityError:
-        db.session.rollback()
-        result.discard()
+
+
+def _clear_outcomes(batch_id: int) -> None:
+    db.session.execute(sa.delete(ImportRow).where(ImportRow.batch_id == batch_id))
+
+
+def _lock(batch: ImportBatch) -> None:
+    """Hold the batch's row for this transaction (PostgreSQL) and read its state again: a second
+    业务办理 of the same batch (pressed twice, two tabs) waits here for the first and then finds it
+    done.  SQLite: begin_write has taken the database's write lock already."""
+    db.session.execute(sa.select(ImportBatch.id).where(ImportBatch.id == batch.id).with_for_update())
+    db.session.refresh(batch)
+    if batch.status == BatchStatus.PROCESSED:
         raise BatchFileError(
-            "办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理"
-        ) from None
-    except Exception:
-        db.session.rollback()
-        result.discard()
-        raise
-    except BaseException:
-        result.discard()
-        raise
-    progress("write", len(ok_rows), len(ok_rows))
-    outcome = Outcome(batch, table, results, created)
-    result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
-    stage.drop_checked(batch)
-    return outcome
+            f"该批次已于 {batch.processed_at:%Y-%m-%d %H:%M} 办理过，不会重复办理。如需查看结果，请下载处理结果文件"
+        )
+
+
+WRITE_ATTEMPTS = 3
+
+
+def process_batch(batch: ImportBatch, user, result_file: str | Path | None = None, progress=_no_progress) -> Outcome:
+    """业务办理: re-check, then write every valid row, the per-row outcomes and the audit rows in
+    one transaction.  A batch is processed once; a second run creates nothing.
+
+    When another writer got there first (the same people in another batch processed at the same
+    moment), the database's unique keys refuse the write (uq_policy_in_flight, the ID number):
+    nothing of it stays, the rows are checked again, now against what the other one wrote, and
+    those rows fail with their own codes (IN_FLIGHT, DUPLICATE, ALREADY_MEMBER) while the rest are
+    written."""
+    begin_write()
+    _lock(batch)
+    outcome = _process_staged(batch, user, result_file, progress)
+    if outcome is not None:
+        return outcome
+    begin_write()
+    _lock(batch)
+    kind, ctx, table = _read(batch, user)
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        results = _check(kind, table, ctx, progress)
+        ok_rows = [r for r in results if r.ok]
+        progress("write", 0, len(ok_rows))
+        result = None
+        try:
+            if ok_rows:
+                kind.assign(ok_rows, ctx)
+            # the result file is written by a thread while this one waits for the database, and put
+            # in place only after the commit
+            result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
+            with gc_paused():
+                created = kind.write(ok_rows, ctx) if ok_rows else 0
+            _clear_outcomes(batch.id)
+            bulk_insert(
+                db.session,
+                ImportRow.__table__,
+                ["batch_id", "row_no", "status", "code", "message", "warnings"],
+                _outcome_rows(batch.id, results),
+            )
+            stage.clear_stage(batch.id)
+            _count(batch, results)
+            batch.created_rows = created
+            batch.status = BatchStatus.PROCESSED
+            batch.message = None
+            batch.processed_at = utcnow()
+            batch.stage_key = None
+            db.session.commit()
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            if result is not None:
+                result.discard()
+            if attempt == WRITE_ATTEMPTS:
+                raise BatchFileError(
+                    "办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理"
+                ) from None
+            begin_write()
+            _lock(batch)
+            continue
+        except Exception:
+            db.session.rollback()
+            if result is not None:
+                result.discard()
+            raise
+        except BaseException:
+            if result is not None:
+                result.discard()
+            raise
+        progress("write", len(ok_rows), len(ok_rows))
+        outcome = Outcome(batch, table, results, created)
+        result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
+        stage.drop_checked(batch)
+        return outcome
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress) -> Outcome | None:
@@ -373,6 +440,7 @@ def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress
             created = kind.write_staged(ok_rows, ctx) if ok_rows else 0
         if created != len(ok_rows):
             raise stage.StageStale
+        _clear_outcomes(batch.id)  # the check's failed rows make way for every row's outcome
         stage.outcomes_from_stage(batch.id)
         stage.clear_stage(batch.id)
         _count(batch, results)
@@ -419,33 +487,43 @@ def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:
     )
 
 
-def _final_results(batch: ImportBatch, user):
-    """The batch's file re-read, with each row's outcome: as recorded when it was processed, else
-    as a re-check says now."""
-    kind, ctx, table, results = _run_check(batch, user)
-    if batch.status == BatchStatus.PROCESSED:
-        # the outcome recorded when it was processed, not what a re-check says now
-        stored = {
-            row: (code, message)
-            for row, code, message in db.session.execute(
-                sa.select(ImportRow.row_no, ImportRow.code, ImportRow.message).where(
-                    ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR
-                )
+def _final_results(batch: ImportBatch):
+    """The batch's file as stored, with each row's outcome as its own 业务校验 (or 业务办理)
+    recorded it.  Reads only: whoever asks, nothing is checked again and nothing changes."""
+    if batch.status not in (BatchStatus.CHECKED, BatchStatus.PROCESSED):
+        raise BatchFileError("该批次还没有完成【业务校验】，没有失败行可以下载。请先【业务校验】")
+    kind = get_kind(batch.kind.value)
+    table = _read_table(batch, kind)
+    stored = {
+        row: (code, message)
+        for row, code, message in db.session.execute(
+            sa.select(ImportRow.row_no, ImportRow.code, ImportRow.message).where(
+                ImportRow.batch_id == batch.id, ImportRow.status == RowStatus.ERROR
             )
-        }
-        results = [
-            RowResult(r.row, Code(stored[r.row][0]), stored[r.row][1]) if r.row in stored else RowResult(r.row)
-            for r in results
-        ]
+        )
+    }
+    results = [
+        RowResult(row, _code(stored[row][0]), stored[row][1]) if row in stored else RowResult(row)
+        for row, _cells in table.rows
+    ]
     return kind, table, results
 
 
-def write_failed(batch: ImportBatch, user) -> Path:
-    """失败行下载: the failed rows of the batch's file, re-checked now, in the template's columns."""
-    kind, table, results = _final_results(batch, user)
-    path = failed_path(batch)
-    write_failed_rows(path, [c for c in kind.columns if c.key in table.columns], table, results)
-    return path
+def _code(value):
+    try:
+        return Code(value)
+    except ValueError:  # a code stored by an older version
+        return value or "ERROR"
+
+
+def write_failed(batch: ImportBatch, user=None) -> io.BytesIO:
+    """失败行下载: the failed rows of the batch's file, in the template's columns, with the reasons
+    its owner's check recorded (made in memory: the download writes nothing)."""
+    kind, table, results = _final_results(batch)
+    out = io.BytesIO()
+    write_failed_rows(out, [c for c in kind.columns if c.key in table.columns], table, results)
+    out.seek(0)
+    return out
 
 
 @dataclass
@@ -460,9 +538,10 @@ class FailedRow:
     member_no: object = None
 
 
-def failed_rows(batch: ImportBatch, user) -> list[FailedRow]:
-    """The batch's failed rows with their file cells (for 【生成调动申请】 and the other remedies)."""
-    _kind, table, results = _final_results(batch, user)
+def failed_rows(batch: ImportBatch, user=None) -> list[FailedRow]:
+    """The batch's failed rows with their file cells (for 【生成调动申请】 and the other remedies),
+    as its own check recorded them."""
+    _kind, table, results = _final_results(batch)
     cells = dict(table.rows)
     return [
         FailedRow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import shutil
@@ -407,6 +408,15 @@ def write_template(
         notes_ws.append([line])
         notes_ws.cell(notes_ws.max_row, 1).alignment = Alignment(wrap_text=True)
     wb.save(path)
+
+
+def template_file(kind, rows=None) -> io.BytesIO:
+    """An upload kind's template (batch/pipeline.py Kind), made in memory for a download: the
+    system keeps no copy (optionally pre-filled with `rows`)."""
+    buf = io.BytesIO()
+    write_template(buf, kind.template_columns or kind.columns, kind.template_notes, kind.template_title, rows=rows)
+    buf.seek(0)
+    return buf
 
 
 def write_failures(path, failures: list[dict]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON
@@ -61,6 +62,19 @@ def _binary_type(column: sa.Column) -> str | None:
     return None
 
 
+@contextmanager
+def driver_errors(statement: str):
+    """A statement run on the driver's own connection (COPY) fails as SQLAlchemy's statements do:
+    a unique violation is `sqlalchemy.exc.IntegrityError`, which the callers handle (a psycopg
+    UniqueViolation would escape them as a 500)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+
+
 def bulk_insert(session, table: sa.Table, columns: list[str], rows: list[tuple]) -> int:
     """Insert many rows with one statement: COPY on PostgreSQL (binary for `CopyRows`), one
     executemany on SQLite."""
@@ -73,7 +87,7 @@ def bulk_insert(session, table: sa.Table, columns: list[str], rows: list[tuple])
         types = [_binary_type(table.c[c]) for c in columns] if isinstance(rows, CopyRows) else [None]
         binary = None not in types
         sql = f'COPY "{table.name}" ({cols}) FROM STDIN' + (" (FORMAT BINARY)" if binary else "")
-        with raw.cursor() as cur, cur.copy(sql) as copy:
+        with driver_errors(sql), raw.cursor() as cur, cur.copy(sql) as copy:
             if binary:
                 copy.set_types(types)
             for row in rows:

@@ -184,7 +184,13 @@ def sync_indexes(url: str) -> list[str]:
     wanted = {ix.name: ix for t in _metadata().sorted_tables for ix in t.indexes}
     changes = []
     with connect(url) as conn:
-        have = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+        tables = [t.name for t in _metadata().sorted_tables]  # not the benches' floor_* scratch copies
+        have = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY(%s)", (tables,)
+            )
+        }
         constraint_ix = {
             r[0]
             for r in conn.execute(

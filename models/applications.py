@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from .base import LabeledEnum, Timestamps, Versioned, db, enum_type
 from .member import Gender
-from .roles import AGENCY, INFO, UNIT
+from .roles import AGENCY, INFO, OFFICE, UNIT
 from .workflow import Transition, Workflow
 
 
@@ -30,11 +30,16 @@ PENDING = (AS.NEW, AS.SUBMITTED)  # not decided yet: one per member (or ID numbe
 PENDING_SQL = sa.text("status IN ('NEW', 'SUBMITTED')")
 
 
+# The policies of a 保单提前终止申请, each with the refund worked out when the application was made
+# (rules/termination.py: its amount, period and the requested end date never change afterwards).
 termination_policy = sa.Table(
     "termination_policy",
     db.metadata,
     sa.Column("application_id", sa.Integer, sa.ForeignKey("termination_application.id"), primary_key=True),
     sa.Column("policy_id", sa.Integer, sa.ForeignKey("policy.id"), primary_key=True),
+    sa.Column("refund", sa.Numeric(12, 2)),
+    # "is this policy in a pending application?" — asked for every policy ticked or shown
+    sa.Index("ix_termination_policy_policy_id", "policy_id"),
 )
 
 
@@ -62,6 +67,10 @@ class _Decided:
 
 
 class TerminationApplication(_Decided, Timestamps, Versioned, db.Model):
+    """保单提前终止 (manual 一(五)5–7): a unit asks to end some of its 打印生效 policies on one date,
+    for one reason; the office decides; approval ends each policy (提前终止) with its refund.
+    `refund` is the sum of the policies' refunds (termination_policy.refund)."""
+
     __tablename__ = "termination_application"
 
     id = sa.Column(sa.Integer, primary_key=True)
@@ -256,6 +265,13 @@ def application_workflow(
 
 
 TRANSFER_WORKFLOW = application_workflow(TransferApplication, "会员调动申请", INFO, approver_words="信息部")
+TERMINATION_WORKFLOW = application_workflow(
+    TerminationApplication,
+    "保单提前终止申请",
+    OFFICE,
+    submit_label="提交保单申请",  # manual 一(五)7
+    approver_words="办事处",
+)
 CHANGE_WORKFLOW = application_workflow(
     ChangeApplication,
     "会员变更申请",

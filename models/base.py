@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -72,3 +73,31 @@ class Versioned:
     @sa.orm.declared_attr.directive
     def __mapper_args__(cls):
         return {"version_id_col": cls.version}
+
+
+# --- SQLite: a writing transaction takes the write lock when it begins --------------------------------
+
+_BEGIN_IMMEDIATE: ContextVar[bool] = ContextVar("begin_immediate", default=False)
+
+
+def sqlite_begin(conn) -> None:
+    """The engine's "begin" event on SQLite: SQLAlchemy, not the driver, opens transactions.  A
+    transaction that reads first and writes later cannot wait for another writer (SQLite answers
+    "database is locked" at once, whatever busy_timeout says), so one that will write begins as
+    BEGIN IMMEDIATE (`begin_write`): it waits up to busy_timeout for the lock, then holds it."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _BEGIN_IMMEDIATE.get() else "BEGIN")
+
+
+def begin_write(session=None) -> None:
+    """SQLite: end the session's transaction and begin the next one as a writer (BEGIN IMMEDIATE).
+    Call before the reads a write depends on.  PostgreSQL: nothing (its row locks and unique keys
+    do the work; the transaction under way, with any lock it holds, goes on)."""
+    session = session or db.session
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.rollback()
+    token = _BEGIN_IMMEDIATE.set(True)
+    try:
+        session.connection()
+    finally:
+        _BEGIN_IMMEDIATE.reset(token)

@@ -98,3 +98,21 @@ class SmsSend(db.Model):
     sent_at = sa.Column(sa.DateTime, nullable=False, index=True)
 
     __table_args__ = (sa.Index("ix_sms_send_ip_sent_at", "ip", "sent_at"),)
+
+
+class LoginFailure(db.Model):
+    """A wrong password, by client address and the username typed: the basis of the login
+    throttle (growing delays per address and per username at that address; never a lock that a
+    stranger elsewhere could set off)."""
+
+    __tablename__ = "login_failure"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    ip = sa.Column(sa.String(45), nullable=False, default="")
+    username = sa.Column(sa.String(50), nullable=False, default="")
+    failed_at = sa.Column(sa.DateTime, nullable=False)
+
+    __table_args__ = (
+        sa.Index("ix_login_failure_ip_failed_at", "ip", "failed_at"),
+        sa.Index("ix_login_failure_username_ip_failed_at", "username", "ip", "failed_at"),
+    )

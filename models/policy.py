@@ -59,6 +59,10 @@ class PolicyStatus(LabeledEnum):
 
 POLICY_EDITABLE = (PolicyStatus.NEW, PolicyStatus.RETURNED)
 POLICY_IN_FLIGHT = (PolicyStatus.NEW, PolicyStatus.RETURNED, PolicyStatus.REPORTED)
+POLICY_LIVE = (PolicyStatus.AGENCY_REPORTED, PolicyStatus.EFFECTIVE)
+IN_FLIGHT_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in POLICY_IN_FLIGHT))
+LIVE_KEY = ("member_id", "product_id", "expected_effective_date")
+LIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in POLICY_LIVE))
 
 
 class Policy(Timestamps, Versioned, db.Model):
@@ -81,6 +85,9 @@ class Policy(Timestamps, Versioned, db.Model):
     receipt_id = sa.Column(sa.Integer, sa.ForeignKey("receipt.id"))
     import_batch_id = sa.Column(sa.Integer)  # provenance: no FK (see Member)
     created_by_id = sa.Column(sa.Integer)
+    # 提前终止 (an approved 保单提前终止申请): the last day covered and the refund (rules/termination.py)
+    terminated_on = sa.Column(sa.Date)
+    refund = sa.Column(sa.Numeric(12, 2))
 
     member = db.relationship("Member", backref=db.backref("policies", lazy="dynamic"))
     product = db.relationship("Product")
@@ -93,6 +100,27 @@ class Policy(Timestamps, Versioned, db.Model):
         sa.Index("ix_policy_org_status_product", "org_id", "status", "product_id", "id"),
         sa.Index("ix_policy_status_product", "status", "product_id", "id"),
         sa.Index("ix_policy_member_product", "member_id", "product_id"),
+        # the enrolment rules, kept by the database too (a race between two writers cannot beat
+        # them): IN_FLIGHT, one 新建/打回/上报 policy per member and product, and DUPLICATE, one live
+        # (代办处已上报/打印生效) policy per member, product and 预期生效时间.  Overlapping live policies
+        # of other dates stay allowed (OVER_SHARES counts their shares).
+        sa.Index(
+            "uq_policy_in_flight",
+            "member_id",
+            "product_id",
+            unique=True,
+            postgresql_where=sa.text(IN_FLIGHT_SQL),
+            sqlite_where=sa.text(IN_FLIGHT_SQL),
+        ),
+        sa.Index(
+            "uq_policy_live_period",
+            "member_id",
+            "product_id",
+            "expected_effective_date",
+            unique=True,
+            postgresql_where=sa.text(LIVE_SQL),
+            sqlite_where=sa.text(LIVE_SQL),
+        ),
         sa.Index("ix_policy_expiry_date", "expiry_date"),
         # Columns that most rows leave empty are indexed only where they are set (issue 13): a new
         # policy, and every state change of one not yet effective, then writes no entry into them
@@ -128,6 +156,25 @@ class Policy(Timestamps, Versioned, db.Model):
 
     def __str__(self) -> str:
         return self.policy_no or f"投保记录 {self.id}"
+
+    @classmethod
+    def transition_guard(cls, ids, from_states, to_state) -> list:
+        """Conditions a row must meet to move to `to_state` in a bulk transition without breaking
+        uq_policy_in_flight or uq_policy_live_period (e.g. the office sends a policy back to
+        上报 while the member has another one in flight): the rest stay as they are and are
+        counted as skipped, rather than failing the whole statement."""
+        for states, key in ((POLICY_IN_FLIGHT, ("member_id", "product_id")), (POLICY_LIVE, LIVE_KEY)):
+            if to_state in states and not all(s in states for s in from_states):
+                other = sa.orm.aliased(cls)
+                same = [getattr(other, c) == getattr(cls, c) for c in key]
+                return [
+                    ~sa.exists().where(*same, other.status.in_(list(states)), other.id != cls.id),
+                    # two rows of the statement with the same key: the first one moves
+                    ~sa.exists().where(
+                        *same, other.id < cls.id, other.id.in_(ids), other.status.in_(list(from_states))
+                    ),
+                ]
+        return []
 
 
 POLICY_WORKFLOW = Workflow(

@@ -76,3 +76,50 @@ def checked_path(batch) -> Path:
     that 业务办理 writes the result file without reading the upload again.  A cache: when it is
     missing, 业务办理 reads and checks the upload again."""
     return folder("files") / f"{batch.id}.checked"
+
+
+PARTIAL = ("*.tmp", "*.part")  # written under these names, renamed into place when complete
+PARTIAL_MAX_AGE = 600  # seconds without a write: nobody is writing it any more
+
+
+def remove_partial_files(now: float | None = None) -> int:
+    """Remove the half-written files a crash (kill -9, power) left behind: at start-up, every
+    `*.tmp`/`*.part` under the storage root whose writer is gone (its process id, in the name,
+    is not running here) or that nobody wrote to for 10 minutes (another worker's file, still
+    being written, changes all the time and stays)."""
+    import os
+    import re
+    import time
+
+    now = time.time() if now is None else now
+    removed = 0
+    base = root()
+    if not base.is_dir():
+        return 0
+    for pattern in PARTIAL:
+        for path in base.rglob(pattern):
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            pid = re.search(r"\.(\d+)(?:\.\d+)?\.tmp(?:\.part)?$", path.name)
+            writer_gone = pid is not None and int(pid.group(1)) != os.getpid() and not _running(int(pid.group(1)))
+            if writer_gone or age > PARTIAL_MAX_AGE:
+                try:
+                    path.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

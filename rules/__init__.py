@@ -24,6 +24,15 @@ from .products import (
 )
 from .result import Check
 from .spreadsheet import FORMULA_PREFIXES, ILLEGAL_CHARACTERS, escape_formula, worksheet_text
+from .termination import (
+    COMMON_REASONS,
+    MAX_POLICIES,
+    check_end_date,
+    check_reason,
+    refund,
+    remaining_days,
+    term_days,
+)
 
 __all__ = [
     "AGE_HARD_LIMIT",
@@ -67,4 +76,11 @@ __all__ = [
     "escape_formula",
     "ILLEGAL_CHARACTERS",
     "worksheet_text",
+    "COMMON_REASONS",
+    "MAX_POLICIES",
+    "check_end_date",
+    "check_reason",
+    "refund",
+    "remaining_days",
+    "term_days",
 ]

@@ -40,6 +40,12 @@ class Code(str, Enum):
     SHARES_RANGE = "SHARES_RANGE"
     AMOUNT_INVALID = "AMOUNT_INVALID"
     EFFECTIVE_PAST = "EFFECTIVE_PAST"
+    END_DATE_EMPTY = "END_DATE_EMPTY"
+    END_DATE_PAST = "END_DATE_PAST"
+    END_DATE_AFTER_EXPIRY = "END_DATE_AFTER_EXPIRY"
+    REASON_EMPTY = "REASON_EMPTY"
+    REASON_OTHER = "REASON_OTHER"
+    REASON_LENGTH = "REASON_LENGTH"
     # --- a question, not a failure: over the limit, under 65, exception approved -----------
     NEEDS_CONFIRMATION = "NEEDS_CONFIRMATION"
     # --- warnings: the value was fixed, the row goes on -----------------------------------
@@ -102,6 +108,12 @@ _MESSAGES: dict[Code, str] = {
     Code.SHARES_RANGE: "份数应在1至{max}之间",
     Code.AMOUNT_INVALID: "投保金额格式不正确",
     Code.EFFECTIVE_PAST: "预期生效时间不能早于今天",
+    Code.END_DATE_EMPTY: "请填写申请终止日期",
+    Code.END_DATE_PAST: "申请终止日期不能早于今天",
+    Code.END_DATE_AFTER_EXPIRY: "申请终止日期必须早于保单到期日期（{expiry}）",
+    Code.REASON_EMPTY: "请选择终止原因",
+    Code.REASON_OTHER: "选择“其他”时，请在补充说明中写明终止原因",
+    Code.REASON_LENGTH: "终止原因不超过{max}字",
     Code.NEEDS_CONFIRMATION: "此会员超出投保年龄，是否继续投保",
     Code.ID_NORMALIZED: "身份证号已自动修正（去除空格、全角转半角、末位x改为大写）",
     Code.NAME_TRIMMED: "姓名前后空格已去除",
@@ -114,7 +126,7 @@ _HINTS: dict[Code, str] = {
     Code.ID_CHECKSUM: "请通过【会员变更管理】修改身份证号",
     Code.GENDER: "请通过【会员变更管理】修改身份证号",
     Code.IN_FLIGHT: "请先将新建状态的保单上报",
-    Code.OVER_AGE: "未办理正式退休手续且未满65岁的，经代办处同意后可投保",
+    Code.OVER_AGE: "未办理正式退休手续且未满65岁的，请通过【超龄例外申请】经代办处同意后投保",
     Code.NAME_MISMATCH: "请核对是否有空格和错别字",
 }
 

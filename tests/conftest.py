@@ -124,13 +124,13 @@ def user_id(app, username: str) -> int:
 
 
 def login_as(app, client, username: str):
-    """Log in without the SMS round trip (the login flow itself is tested in test_login.py)."""
+    """Log in without the SMS round trip (the login flow itself is tested in test_login.py): a new
+    server-side session of that user (models/session.py), its random token in the client's cookie."""
     with app.app_context():
-        user = db.session.scalar(sa.select(User).where(User.username == username))
-        uid, pw = user.id, user.password_hash[-12:]
+        uid = db.session.scalar(sa.select(User.id).where(User.username == username))
     with client.session_transaction() as s:
+        s.clear()
         s["uid"] = uid
-        s["pw"] = pw
     return client
 
 

@@ -552,16 +552,17 @@ def test_processing_keeps_one_import_row_per_data_row_and_the_batch_counts(ctx, 
     assert (b.total_rows, b.ok_rows, b.error_rows, b.created_rows) == (6, 3, 3, 3)
 
 
-def test_checking_writes_nothing_but_the_batch_record(ctx, tmp_path):
+def test_checking_writes_nothing_but_the_batch_record_and_its_failed_rows(ctx, tmp_path):
     path, _ = _mixed_file(tmp_path)
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Member))
     out = check(path)
     assert (out.ok_count, out.error_count, out.created) == (3, 3, 0)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Member)) == before
-    assert (
-        db.session.scalar(sa.select(sa.func.count()).select_from(ImportRow).where(ImportRow.batch_id == out.batch.id))
-        == 0
-    )
+    # the failed rows' outcomes, from which anyone's 失败行下载 is made without checking again
+    stored = db.session.execute(
+        sa.select(ImportRow.row_no, ImportRow.status).where(ImportRow.batch_id == out.batch.id)
+    ).all()
+    assert sorted(stored) == sorted((r.row, RowStatus.ERROR) for r in out.failed)
     b = db.session.get(ImportBatch, out.batch.id)
     assert b.status == BatchStatus.CHECKED and (b.total_rows, b.ok_rows, b.error_rows, b.created_rows) == (6, 3, 3, 0)
 
@@ -650,7 +651,8 @@ def test_fixing_the_failed_rows_file_and_uploading_it_as_it_is_creates_exactly_t
     batch, user = upload(path)
     first = process_batch(batch, user)
     assert first.created == 3
-    failed = write_failed(batch, user)
+    failed = tmp_path / "失败行.xlsx"  # as the clerk saves the download
+    failed.write_bytes(write_failed(batch, user).getvalue())
 
     wb = openpyxl.load_workbook(failed)
     ws = wb.active
@@ -678,7 +680,8 @@ def test_a_failed_rows_file_uploaded_unfixed_fails_the_same_way_and_creates_noth
     )
     batch, user = upload(path)
     assert process_batch(batch, user).created == 1
-    failed = write_failed(batch, user)
+    failed = tmp_path / "失败行.xlsx"
+    failed.write_bytes(write_failed(batch, user).getvalue())
     again, user = upload(failed)
     out = process_batch(again, user)
     assert out.created == 0
@@ -781,9 +784,10 @@ def test_a_crash_in_the_middle_of_processing_leaves_nothing_behind(ctx, tmp_path
         )
         == 0
     )
-    assert (
-        db.session.scalar(sa.select(sa.func.count()).select_from(ImportRow).where(ImportRow.batch_id == batch.id)) == 0
-    )
+    # the row outcomes are those its 业务校验 stored (its failed rows), none of the processing's
+    assert set(db.session.scalars(sa.select(ImportRow.status).where(ImportRow.batch_id == batch.id)).all()) <= {
+        RowStatus.ERROR
+    }
     b = db.session.get(ImportBatch, batch.id)
     assert b.status != BatchStatus.PROCESSED and b.created_rows == 0
 

@@ -389,3 +389,12 @@ def test_receipt_numbers_run_per_year(app):
         assert r.receipt_no == "2031-000001"
         assert re.fullmatch(r"\d{4}-\d{6}", r.receipt_no)
         db.session.rollback()
+
+
+def test_the_audit_log_names_what_the_office_and_the_agency_did(app, as_user):
+    from models.audit import ACTION_LABELS
+
+    assert ACTION_LABELS["confirm"] == "确认生效" and ACTION_LABELS["office_return"] == "打回代办处"
+    assert ACTION_LABELS["receipt"] == "开具收据" and ACTION_LABELS["void"] == "作废"
+    html = as_user("admin").get("/admin/audit/").get_data(as_text=True)
+    assert "开具收据" in html  # the demo receipts, issued as agency1 issues them

@@ -122,3 +122,13 @@ def test_get_list_still_takes_execute_and_page_size():
     assert {"execute", "page_size"} <= set(params), (
         "Flask-Admin's ModelView.get_list lost execute= or page_size=: views/base.py get_list needs both."
     )
+
+
+def test_a_sqlalchemy_select_still_tells_whether_it_is_ordered():
+    import sqlalchemy as sa
+
+    ordered = sa.select(Policy.id).order_by(Policy.id)
+    assert ordered._order_by_clauses and not sa.select(Policy.id)._order_by_clauses, (
+        "SQLAlchemy's Select._order_by_clauses is gone: actions/exports.py keeps the screen's order "
+        "when the query has one and orders by its own columns otherwise."
+    )

@@ -1,6 +1,6 @@
 """Login (DESIGN.md §7): username + password, 获取手机验证码, then the 6-digit code.
 
-Time moves by editing the database columns or by patching `views.auth.utcnow`, never by sleeping.
+Time moves by editing the database columns or by patching `actions.login.utcnow`, never by sleeping.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from conftest import csrf_token, login_as, user_id
 from flask import g, request_tearing_down
 
 import models.sms
+from actions import login as auth
 from app import create_app
-from models import SmsSend, User, db, utcnow
+from models import LoginFailure, SmsSend, User, db, utcnow
 from models.sms import sms_budget_exhausted, sms_sent_today
-from views import auth
+from views import auth as auth_views
 
 PASSWORD = "Demo-2026"
 
@@ -152,8 +153,8 @@ def test_after_login_i_go_back_to_the_page_i_asked_for_but_never_to_another_site
             "",
             None,
         ):
-            assert auth._safe_next(evil) == "/admin/", evil
-        assert auth._safe_next("/admin/policies/?page=2") == "/admin/policies/?page=2"
+            assert auth_views._safe_next(evil) == "/admin/", evil
+        assert auth_views._safe_next("/admin/policies/?page=2") == "/admin/policies/?page=2"
 
 
 # ---------------------------------------------------------------- one message for every failure
@@ -218,12 +219,61 @@ def test_the_sixth_try_after_five_wrong_codes_is_refused_until_an_admin_unlocks(
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/admin/")
 
 
-def test_wrong_passwords_lock_the_account_too(app, client, sms):
-    for _ in range(5):
-        assert send_code(client, "clerk3", password="Wrong-2026")[0] == 400
-    assert user_row(app, "clerk3")["locked_until"] is not None
-    assert send_code(client, "clerk3") == (400, {"ok": False, "message": auth.GENERIC_FAILURE})
+def test_a_strangers_wrong_passwords_from_another_address_never_lock_a_clerk_out(app, client, sms):
+    """Issue 15 item 6: five wrong passwords at 获取手机验证码 locked clerk3 for 30 minutes, again and
+    again, from anywhere.  Now they slow down only the address they come from."""
+    stranger = "203.0.113.66"
+    for _ in range(12):
+        assert send_code(client, "clerk3", password="Wrong-2026", ip=stranger)[0] == 400
+    assert user_row(app, "clerk3")["locked_until"] is None
+    status, body = send_code(client, "clerk3", ip="198.51.100.20")  # clerk3 at her own desk
+    assert (status, body["ok"]) == (200, True), body
+    assert log_in(client, "clerk3", sms.last_code("clerk3")).status_code == 302
+
+
+def test_wrong_passwords_from_one_address_wait_longer_and_longer(app, client, sms, monkeypatch):
+    now = [utcnow()]
+    monkeypatch.setattr(auth, "utcnow", lambda: now[0])
+    ip = "203.0.113.67"
+    for _ in range(auth.FREE_TRIES_PER_USER_ADDRESS):  # the first tries: no wait
+        assert send_code(client, "clerk3", password="Wrong-2026", ip=ip) == (
+            400,
+            {"ok": False, "message": auth.GENERIC_FAILURE},
+        )
+    waits = []
+    for _ in range(4):
+        status, body = send_code(client, "clerk3", ip=ip)  # even the right password must wait
+        assert status == 400 and "请于" in body["message"] and "后再试" in body["message"]
+        with app.app_context():
+            wait = auth.throttle_wait("clerk3", ip, now[0])
+        waits.append(wait.total_seconds())
+        now[0] += wait  # waited: one more wrong password, and the next wait doubles
+        assert send_code(client, "clerk3", password="Wrong-2026", ip=ip)[1]["message"] == auth.GENERIC_FAILURE
+    assert waits == [1, 2, 4, 8]
     assert sms.outbox == []
+    with app.app_context():  # the wrong passwords are recorded by address, never as a lock on the account
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginFailure).where(LoginFailure.ip == ip)) == 7
+    assert user_row(app, "clerk3")["locked_until"] is None
+
+
+def test_one_address_trying_many_usernames_is_slowed_down_too(app, client, sms):
+    ip = "203.0.113.68"
+    for k in range(auth.FREE_TRIES_PER_ADDRESS):
+        assert send_code(client, f"guess{k}", ip=ip)[1]["message"] == auth.GENERIC_FAILURE
+    # unknown or not, the next name from that address waits: nothing tells which names exist
+    assert "后再试" in send_code(client, "clerk1", ip=ip)[1]["message"]
+    assert "后再试" in send_code(client, "nobody-else", ip=ip)[1]["message"]
+    assert send_code(client, "clerk1", ip="203.0.113.69")[0] == 200  # another address is not affected
+
+
+def test_the_login_button_is_throttled_like_the_code_button(app, client, sms):
+    ip = "203.0.113.70"
+    token = csrf_token(client, "/login")
+    form = {"username": "clerk2", "password": "Wrong-2026", "code": "123456", "csrf_token": token}
+    for _ in range(auth.FREE_TRIES_PER_USER_ADDRESS):
+        assert client.post("/login", data=form, environ_base={"REMOTE_ADDR": ip}).status_code == 401
+    resp = client.post("/login", data=dict(form, password=PASSWORD), environ_base={"REMOTE_ADDR": ip})
+    assert resp.status_code == 401 and "后再试" in resp.get_data(as_text=True)
 
 
 # ---------------------------------------------------------------- code lifetime

@@ -80,7 +80,7 @@ def test_the_confirmation_asks_the_manuals_question():
 def test_over_age_tells_what_can_be_done():
     check = check_age("F", born_years_before(56), REF)
     assert check.message == "超龄"
-    assert check.hint == "未办理正式退休手续且未满65岁的，经代办处同意后可投保"
+    assert check.hint == "未办理正式退休手续且未满65岁的，请通过【超龄例外申请】经代办处同意后投保"
 
 
 def test_an_unknown_gender_is_a_programming_error():

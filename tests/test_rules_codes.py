@@ -85,7 +85,7 @@ def test_formatting_a_message_without_its_placeholder_is_a_programming_error():
         (Code.ID_CHECKSUM, "请通过【会员变更管理】修改身份证号"),
         (Code.GENDER, "请通过【会员变更管理】修改身份证号"),
         (Code.IN_FLIGHT, "请先将新建状态的保单上报"),
-        (Code.OVER_AGE, "未办理正式退休手续且未满65岁的，经代办处同意后可投保"),
+        (Code.OVER_AGE, "未办理正式退休手续且未满65岁的，请通过【超龄例外申请】经代办处同意后投保"),
         (Code.NAME_MISMATCH, "请核对是否有空格和错别字"),
         (Code.DUPLICATE, ""),
     ],

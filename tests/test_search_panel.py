@@ -118,7 +118,8 @@ STABLE_NAMES = {
     "expiring": ["month", "product"],
     "transfers": ["status", "member", "unit"],
     "changes": ["status", "member", "unit"],
-    "terminations": ["status", "member", "unit"],
+    "terminations": ["status", "member", "unit", "app_no", "policy_no"],
+    "termination_policies": ["id_number", "member_no", "name", "product", "policy_no"],
 }
 
 

@@ -1,5 +1,6 @@
 """系统管理: units (tree-aware), users, products, and the audit log every change writes."""
 
+import re
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -185,16 +186,22 @@ def test_audit_log_is_read_only_and_filterable_by_entity(app, client):
     assert 'href="/admin/audit/edit/' not in html
 
 
-def test_admin_resets_a_password_and_the_old_one_stops_working(app, client):
+def test_admin_resets_a_password_and_the_old_one_stops_working(app, client, sms):
     login_as(app, client, "admin")
     token = csrf_token(client)
     with app.app_context():
         pk = db.session.scalar(sa.select(User.id).where(User.username == "clerk2"))
-    page = client.post("/admin/users/reset-password/", data={"csrf_token": token, "id": pk}, follow_redirects=True)
-    assert "已重置 clerk2 的密码" in page.get_data(as_text=True)
+    assert client.post("/admin/users/stepup-code/", data={"csrf_token": token}).get_json()["ok"]
+    code = sms.last_code("admin")  # the admin's own phone confirms the reset
+    page = client.post("/admin/users/reset-password/", data={"csrf_token": token, "id": pk, "stepup_code": code})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "已重置 clerk2" in html and "只显示这一次" in html
+    new = re.search(r'<code id="new-password"[^>]*>([^<]+)</code>', html).group(1)
     with app.app_context():
-        assert not db.session.get(User, pk).check_password("Demo-2026")
+        user = db.session.get(User, pk)
+        assert not user.check_password("Demo-2026") and user.check_password(new)
         assert (
             db.session.scalar(sa.select(AuditLog.action).where(AuditLog.entity == "user", AuditLog.entity_id == pk))
             == "reset_password"
         )
+    assert new not in client.get(f"/admin/users/details/?id={pk}").get_data(as_text=True)  # shown once only

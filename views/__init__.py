@@ -23,12 +23,14 @@ from models import (
     db,
 )
 
-from .applications import ChangeView, OverAgeView, TerminationView, TransferView
+from .applications import ChangeView, OverAgeView, TransferView
 from .batches import BatchView
 from .home import HomeView
 from .members import MemberAdmissionView, MemberQueryView
 from .policies import ExpiringPolicyView, PolicyView, ReceiptView
+from .security import csp_nonce
 from .system import AuditLogView, OrgView, ProductView, UserView
+from .terminations import TerminablePolicyView, TerminationView
 
 MEMBERS, POLICIES, BATCHES, SYSTEM = "会员管理", "保单管理", "批量业务管理", "系统管理"
 
@@ -57,6 +59,7 @@ def init_admin(app) -> Admin:
         name="互助保障业务系统",
         index_view=HomeView(name="首页", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
+        csp_nonce_generator=csp_nonce,  # Flask-Admin's inline scripts carry the request's nonce
     )
     s = db.session
     admin.add_view(MemberAdmissionView(Member, s, name="入会管理", category=MEMBERS, endpoint="members"))
@@ -67,6 +70,9 @@ def init_admin(app) -> Admin:
     admin.add_view(PolicyView(Policy, s, name="投保管理", category=POLICIES, endpoint="policies"))
     admin.add_view(
         TerminationView(TerminationApplication, s, name="保单提前终止", category=POLICIES, endpoint="terminations")
+    )
+    admin.add_view(  # 【创建保单终止申请】: opened from 保单提前终止, not in the menu
+        TerminablePolicyView(Policy, s, name="创建保单终止申请", category=POLICIES, endpoint="termination_policies")
     )
     admin.add_view(ExpiringPolicyView(Policy, s, name="即将到期订单", category=POLICIES, endpoint="expiring"))
     admin.add_view(ReceiptView(Receipt, s, name="收据管理", category=POLICIES, endpoint="receipts"))

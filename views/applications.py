@@ -1,4 +1,4 @@
-"""会员调动管理, 会员变更管理, 超龄例外申请 (and 保单提前终止): applications decided above the unit.
+"""会员调动管理, 会员变更管理, 超龄例外申请 (保单提前终止: views/terminations.py): applications decided above the unit.
 
 One list/detail screen base for every kind (`ApplicationView`): the applicant's unit sees its own
 applications, drafts included; an approver sees what was submitted within their scope; both filter
@@ -15,12 +15,7 @@ from markupsafe import Markup
 from werkzeug.datastructures import CombinedMultiDict
 
 from actions.applications import KINDS, reasons_blocking
-from actions.new_applications import (
-    approved_over_age,  # noqa: F401  (re-exported for the member form)
-    create_transfer,
-    own_member,
-    transfer_lookup,
-)
+from actions.new_applications import create_transfer, own_member, transfer_lookup
 from models import (
     CHANGE_WORKFLOW,
     OVER_AGE_WORKFLOW,
@@ -30,11 +25,8 @@ from models import (
     DocumentKind,
     Member,
     OverAgeApplication,
-    Policy,
-    TerminationApplication,
     TransferApplication,
     db,
-    termination_policy,
     write_audit,
 )
 from models.storage import attachment_path
@@ -43,7 +35,7 @@ from rules import mask_id
 from . import access, panel
 from .access import current_user
 from .application_forms import ChangeForm, OverAgeForm
-from .base import ScopedModelView, format_date, money_formatter
+from .base import ScopedModelView, format_date
 from .bulk import WORKFLOW
 
 STATUS_LABELS = {
@@ -72,14 +64,6 @@ def application_panel(model, member_cond, unit_column) -> list:
 
 def _of_member(model):
     return lambda cond: model.member_id.in_(sa.select(Member.id).where(cond))
-
-
-def _termination_of_member(cond):
-    return TerminationApplication.id.in_(
-        sa.select(termination_policy.c.application_id)
-        .join(Policy, Policy.id == termination_policy.c.policy_id)
-        .where(Policy.member_id.in_(sa.select(Member.id).where(cond)))
-    )
 
 
 def _status(view, context, model, name):
@@ -508,24 +492,3 @@ class OverAgeView(ApplicationView):
             as_attachment=True,
             download_name=app.document_name or path.name,
         )
-
-
-# ---- 保单提前终止 (built on the same base by its own issue) -------------------------------------------
-class TerminationView(ScopedModelView):
-    roles = access.BUSINESS
-    export_roles = access.BUSINESS
-    column_list = ["id", "org", "reason", "requested_end_date", "refund", "status", "created_at"]
-    column_labels = dict(
-        STATUS_LABELS,
-        id="申请编号",
-        org="单位",
-        reason="终止原因",
-        requested_end_date="申请终止日期",
-        refund="退费金额",
-        policies="保单",
-        decision_note="审批意见",
-    )
-    column_formatters = {"refund": money_formatter("refund")}
-    search_panel = application_panel(TerminationApplication, _termination_of_member, TerminationApplication.org_id)
-    column_default_sort = ("id", True)
-    column_details_exclude_list = ["policies"]

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -307,36 +307,35 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
             if col.key not in SECRET_COLUMNS
         }
 
-    def on_model_change(self, form, model, is_created):
-        """Remember the old values of what the form changed, for the audit row."""
-        if not is_created:
-            g._audit_before = {
-                attr.key: _json_value(attr.history.deleted[0])
-                for attr in sa.inspect(model).attrs
-                if attr.key not in SECRET_COLUMNS
-                and attr.history.deleted
-                and not hasattr(attr.history.deleted[0], "__table__")
-            }
+    def _changed_before(self, model) -> dict:
+        """The old values of what the form (and on_model_change) changed: the audit row's 修改前."""
+        return {
+            attr.key: _json_value(attr.history.deleted[0])
+            for attr in sa.inspect(model).attrs
+            if attr.key not in SECRET_COLUMNS
+            and attr.history.deleted
+            and not hasattr(attr.history.deleted[0], "__table__")
+        }
 
-    def after_model_change(self, form, model, is_created):
-        user = current_user()
+    def _on_model_change(self, form, model, is_created):
+        """Flask-Admin calls this between filling the record from the form and its commit: the
+        change is flushed here and its audit row written in the same transaction, so both are
+        committed together or neither (tests/test_audit.py makes the audit write fail)."""
+        super()._on_model_change(form, model, is_created)
+        before = None if is_created else self._changed_before(model)
+        self.session.flush()  # the new record's id; the database's own checks, before the audit row
         write_audit(
             "create" if is_created else "update",
             self._audit_entity(),
             [model.id],
-            user.id,
-            before=None if is_created else getattr(g, "_audit_before", None),
+            current_user().id,
+            before=before,
             after=self._snapshot(model),
         )
-        db.session.commit()
 
     def on_model_delete(self, model):
-        g._audit_deleted = (model.id, self._snapshot(model))
-
-    def after_model_delete(self, model):
-        pk, snap = g._audit_deleted
-        write_audit("delete", self._audit_entity(), [pk], current_user().id, before=snap)
-        db.session.commit()
+        """Before Flask-Admin deletes and commits: the audit row goes in the same transaction."""
+        write_audit("delete", self._audit_entity(), [model.id], current_user().id, before=self._snapshot(model))
 
 
 class ScopedBaseView(RoleGuard, BaseView):

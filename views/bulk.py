@@ -39,9 +39,37 @@ class ConfirmForm(FlaskForm):
     phrase = StringField("请输入确认文字")
 
 
+CONFLICT = "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。请刷新后核对，再重新确认。"
+ATTEMPTS = 3
+
+
+def run_with_retries(action, ids, user, expected, params):
+    """Run the action in one transaction.  When the database's unique keys refuse its write
+    (another writer got there first: the same members enrolled at the same moment), nothing of
+    it stays and it runs again, now checking against what the other one wrote, so those rows are
+    listed as failed with their reasons; None when it still cannot be done."""
+    for _ in range(ATTEMPTS):
+        try:
+            result = action.run(ids, user, expected=expected, **params)
+            db.session.commit()
+            return result
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+        except Exception:
+            db.session.rollback()
+            raise
+    return None
+
+
+TICK_MAX = 500  # ids a ticked selection may carry in the address
+
+
 class BulkActionsMixin:
     bulk_actions: list = []
     workflow = None  # the model's Workflow (models/workflow.py), if its rows have states
+    # the list offers a tick box per row; ticked rows (`?ids=1,2,3`) narrow the current query
+    # of its buttons — never widen it: a ticked id outside the query is simply not there
+    tickable = False
 
     def all_bulk_actions(self) -> list:
         out = []
@@ -71,7 +99,21 @@ class BulkActionsMixin:
         rid = self.single_record_id()
         if rid is not None:  # one record's page: its buttons act on it alone (narrows, never widens)
             query = query.filter(self.model.id == rid)
+        ticked = self.ticked_ids()
+        if ticked is not None:
+            query = query.filter(self.model.id.in_(ticked))
         return query
+
+    def ticked_ids(self) -> list[int] | None:
+        """The rows ticked on the list (`ids=1,2,3`), or None when nothing was ticked.  Anything
+        but a short list of numbers is a tampered address: 404."""
+        raw = request.args.get("ids") if self.tickable else None
+        if not raw:
+            return None
+        parts = raw.split(",")
+        if len(parts) > TICK_MAX or not all(p.isdigit() and len(p) <= 12 for p in parts):
+            abort(404)
+        return sorted({int(p) for p in parts})
 
     def single_record_id(self) -> int | None:
         """`rid`: the record whose detail page's button opened the action."""
@@ -91,6 +133,9 @@ class BulkActionsMixin:
         out = self.panel_state().describe()
         if self.single_record_id() is not None:
             out = [*out, f"仅此一条（编号 {self.single_record_id()}）"]
+        ticked = self.ticked_ids()
+        if ticked is not None:
+            out = [*out, f"仅勾选的 {len(ticked)} 条"]
         return out
 
     def list_url(self) -> str:
@@ -153,20 +198,10 @@ class BulkActionsMixin:
                         filters=self.active_filter_text(),
                         list_url=self.list_url(),
                     )
-                try:
-                    result = action.run(ids, user, expected=expected, **params)
-                    db.session.commit()
-                except sa.exc.IntegrityError:
-                    db.session.rollback()
-                    result = None
-                    warning = (
-                        "部分记录刚刚被其他操作修改（例如同一身份证号已被使用），本次没有做任何操作。"
-                        "请刷新后核对，再重新确认。"
-                    )
+                result = run_with_retries(action, ids, user, expected, params)
+                if result is None:
+                    warning = CONFLICT
                     summary = summarize(self.model, ids, action)
-                except Exception:
-                    db.session.rollback()
-                    raise
             if result is not None:
                 flash(result.message, "success" if result.done else "warning")
                 if result.link and result.done:

@@ -117,6 +117,8 @@ class MemberAdmissionView(ScopedModelView):
         model.over_age_exception = approved is not None
         model.over_age_note = approved.reason if approved is not None else None
         model.over_age_approved_by_id = approved.decided_by_id if approved is not None else None
+        if approved is not None and approved.member_id is None:
+            approved.member = model  # the approved request now names its member (same transaction)
         if is_created:
             user = current_user()
             model.org_id = user.org_id
@@ -129,9 +131,6 @@ class MemberAdmissionView(ScopedModelView):
     edit_template = "admin/member_form.html"
 
     def after_model_change(self, form, model, is_created):
-        if form.over_age_app is not None and form.over_age_app.member_id is None:
-            form.over_age_app.member_id = model.id  # the approved request now names its member
-        super().after_model_change(form, model, is_created)
         if is_created:
             flash(f"已保存：{model.name}，会员编号 {model.member_no}", "success")
             g.member_saved = True

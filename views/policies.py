@@ -43,6 +43,8 @@ POLICY_LABELS = {
     "return_reason": "打回原因",
     "renewed_from": "续转自",
     "receipt": "收据",
+    "terminated_on": "终止日期",
+    "refund": "退费金额",
     "created_at": "录入时间",
     "updated_at": "修改时间",
 }
@@ -127,6 +129,8 @@ class PolicyView(ScopedModelView):
         "return_reason",
         "renewed_from",
         "receipt",
+        "terminated_on",
+        "refund",
         "created_at",
         "updated_at",
     ]

@@ -4,16 +4,14 @@ applications are her unit's."""
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
-from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, send_file, url_for
 from flask_wtf import FlaskForm
 
 from actions import remedies
 from batch.members import MEMBERS
-from batch.result import write_template
+from batch.result import template_file
 from models import db
 
 from . import access
@@ -49,6 +47,6 @@ def admission_file(rows):
     if not access.has_role(*access.UNIT):
         abort(404)
     filled = remedies.admission_rows(rows)
-    path = Path(tempfile.mkdtemp()) / "批量入会模板_待核对.xlsx"
-    write_template(path, MEMBERS.template_columns or MEMBERS.columns, MEMBERS.template_notes, "批量入会", rows=filled)
-    return send_file(path, mimetype=XLSX, as_attachment=True, download_name="批量入会模板_待核对.xlsx")
+    return send_file(
+        template_file(MEMBERS, rows=filled), mimetype=XLSX, as_attachment=True, download_name="批量入会模板_待核对.xlsx"
+    )

@@ -6,17 +6,21 @@ import re
 import secrets
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, request
+from flask import abort, flash, jsonify, make_response, redirect, request, session, url_for
 from flask_admin import expose
-from wtforms import PasswordField, SelectField, validators
+from markupsafe import Markup
+from wtforms import PasswordField, SelectField, StringField, validators
+from wtforms.widgets import TextInput
 
-from models import AuditLog, GenderRestriction, Org, OrgLevel, Role, User, db, write_audit
-from models.audit import ACTION_LABELS
+from actions.login import client_ip, send_stepup_code, use_stepup_code
+from models import AuditLog, GenderRestriction, Org, OrgLevel, Role, User, db, end_sessions, write_audit
+from models.audit import ENTITY_LABELS
 from rules.phone import MAINLAND_MOBILE
 
 from . import panel
 from .access import ADMIN as ADMIN_ONLY
 from .access import MANAGERS, current_user
+from .audit_text import action_label, change_lines, entity_label, page_names, referenced_names
 from .base import ScopedModelView, format_money
 
 CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
@@ -123,7 +127,42 @@ def raise_validation(message: str):
     raise ValidationError(message)
 
 
-class UserView(EnumFieldsMixin, ScopedModelView):
+class StepUpCodeInput(TextInput):
+    """The acting manager's own SMS code, with its 【获取验证码】 button (static/js/stepup.js)."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("autocomplete", "one-time-code")
+        kwargs.setdefault("inputmode", "numeric")
+        kwargs.setdefault("maxlength", "6")
+        return Markup(
+            '<div class="input-group" style="max-width: 360px">{}<div class="input-group-append">'
+            '<button type="button" class="btn btn-outline-secondary stepup-send" data-url="{}">获取验证码</button>'
+            '</div></div><small class="form-text stepup-msg" aria-live="polite"></small>'
+        ).format(super().__call__(field, **kwargs), url_for("users.stepup_code_view"))
+
+
+STEPUP_LABEL = "本人手机验证码"
+STEPUP_HELP = "修改手机号码或密码时必填：点【获取验证码】，验证码发送到您本人（当前登录用户）的手机"
+STEPUP_REFUSED = (
+    "修改手机号码或密码须填写您本人手机收到的验证码：请点【获取验证码】，输入收到的6位数字后再保存"
+    "（验证码5分钟内有效，只能用一次）。"
+)
+
+
+def _old_value(model, key: str):
+    """The value `key` had before the form changed it (or has, unchanged)."""
+    h = sa.inspect(model).attrs[key].history
+    if h.deleted:
+        return h.deleted[0]
+    return h.unchanged[0] if h.unchanged else getattr(model, key)
+
+
+class UserView(ScopedModelView):
+    """系统管理 → 用户.  Only 系统管理员 grants (or touches an account of) 系统管理员; nobody
+    changes their own role or 停用s themselves; a change of phone or password is audited and needs
+    the acting manager's own fresh SMS code; a new password, 重置密码 and 停用 end every session of
+    that user."""
+
     roles = create_roles = edit_roles = MANAGERS
     delete_roles = ADMIN_ONLY
     export_roles = MANAGERS
@@ -148,9 +187,12 @@ class UserView(EnumFieldsMixin, ScopedModelView):
         panel.name_text("name", "姓名", panel.starts_with(User.display_name)),
         panel.unit_text("unit", "单位编号", User.org_id),
     ]
-    form_columns = ["username", "display_name", "org", "role", "phone", "active", "new_password"]
+    form_columns = ["username", "display_name", "org", "role", "phone", "active", "new_password", "stepup_code"]
     form_overrides = {"role": SelectField}
-    form_extra_fields = {"new_password": PasswordField("新密码（不修改请留空）")}
+    form_extra_fields = {
+        "new_password": PasswordField("新密码（不修改请留空）"),
+        "stepup_code": StringField(STEPUP_LABEL, description=STEPUP_HELP, widget=StepUpCodeInput()),
+    }
     form_args = {
         "username": {"label": "用户名", "validators": [validators.InputRequired(message="请填写用户名")]},
         "display_name": {"label": "姓名"},
@@ -161,37 +203,124 @@ class UserView(EnumFieldsMixin, ScopedModelView):
             "validators": [validators.Regexp(MAINLAND_MOBILE, message="手机号码须为大陆手机号，格式 +8613800000000")],
         },
     }
+    create_template = edit_template = "admin/user_form.html"
+    details_template = "admin/user_details.html"
 
-    enum_fields = {"role": (Role, "角色", None)}
+    @staticmethod
+    def _actor_is_admin() -> bool:
+        user = current_user()
+        return user is not None and user.role == Role.ADMIN
+
+    def edit_refusal(self, model) -> str | None:
+        if model.role == Role.ADMIN and not self._actor_is_admin():
+            return "只有系统管理员可以修改系统管理员的账户（包括重置密码、解锁和停用）。"
+        return None
+
+    def _prep(self, form, obj=None):
+        grantable = [c for c in Role.choices() if self._actor_is_admin() or c[0] != Role.ADMIN.value]
+        form.role.choices = grantable
+        form.role.validate_choice = False  # checked in on_model_change, with a Chinese message
+        form.role.label.text = "角色"
+        if obj is not None and request.method == "GET":
+            form.role.data = obj.role.value
+        if obj is not None and obj.id == current_user().id:
+            form.role.render_kw = {"disabled": True}
+            form.role.description = "不能修改自己的角色"
+        if obj is None:
+            del form.stepup_code  # a new account changes nobody's phone or password
+        return form
+
+    def create_form(self, obj=None):
+        return self._prep(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._prep(super().edit_form(obj), obj)
 
     def on_model_change(self, form, model, is_created):
-        super().on_model_change(form, model, is_created)
-        if form.new_password.data:
-            if len(form.new_password.data) < 8:
+        actor = current_user()
+        history = sa.inspect(model).attrs
+        old_role = None if is_created else _old_value(model, "role")
+        if not is_created and model.id == actor.id:
+            wanted = form.role.data or old_role.value  # a disabled field is not posted
+            if wanted != old_role.value:
+                raise_validation("不能修改自己的角色。如需调整，请联系其他系统管理员")
+            if not model.active:
+                raise_validation("不能停用自己的账户")
+            model.role = old_role
+        else:
+            try:
+                model.role = Role(form.role.data)
+            except ValueError:
+                raise_validation("请选择角色")
+        if model.role == Role.ADMIN and old_role != Role.ADMIN and not self._actor_is_admin():
+            raise_validation("只有系统管理员可以授予系统管理员角色")
+        password = form.new_password.data
+        if password:
+            if len(password) < 8:
                 raise_validation("密码至少8位")
-            model.set_password(form.new_password.data)
+            model.set_password(password)
         elif is_created:
             raise_validation("新用户必须设置密码")
+        if not is_created:
+            phone_changed = bool(history.phone.history.deleted)
+            if (phone_changed or password) and not use_stepup_code(form.stepup_code.data):
+                raise_validation(STEPUP_REFUSED)
+            deactivated = history.active.history.deleted == [True] and not model.active
+            if password or deactivated:  # every session of that user ends with the change
+                end_sessions(model.id, keep=session.token if model.id == actor.id else None)
+        super().on_model_change(form, model, is_created)
+        if password and not is_created:
+            write_audit("set_password", "user", [model.id], actor.id, after={"password": "（已修改）"})
+
+    @expose("/stepup-code/", methods=["POST"])
+    def stepup_code_view(self):
+        """【获取验证码】 of the user form and of 重置密码: a code to the acting user's own phone."""
+        if not self.can_edit:
+            abort(403)
+        ok, message = send_stepup_code(current_user(), client_ip())
+        return jsonify(ok=ok, message=message), (200 if ok else 400)
 
     @expose("/reset-password/", methods=["POST"])
     def reset_password(self):
+        """重置密码: a new random password, shown once on the page that answers this POST (never
+        kept in the session or a flash); every session of that user ends."""
         if not self.can_edit:
             abort(403)
         user = self.get_one(request.form.get("id"))
+        refused = self._refuse_if_locked(user)
+        if refused:
+            return refused
+        if not use_stepup_code(request.form.get("stepup_code")):
+            flash(STEPUP_REFUSED, "error")
+            return redirect(self.get_url(".details_view", id=user.id))
+        actor = current_user()
         new = "Hz-" + secrets.token_urlsafe(6)
         user.set_password(new)
         user.failed_attempts = 0
         user.locked_until = None
-        write_audit("reset_password", "user", [user.id], current_user().id)
+        user.login_code_hash = None
+        end_sessions(user.id, keep=session.token if user.id == actor.id else None)
+        write_audit("reset_password", "user", [user.id], actor.id, after={"password": "（已重置）"})
         db.session.commit()
-        flash(f"已重置 {user.username} 的密码，新密码：{new}（请当面告知本人并提醒其修改）", "success")
-        return redirect(self.get_url(".details_view", id=user.id))
+        response = make_response(
+            self.render(
+                "admin/password_reset_done.html",
+                target=user,
+                password=new,
+                back=self.get_url(".details_view", id=user.id),
+            )
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @expose("/unlock/", methods=["POST"])
     def unlock(self):
         if not self.can_edit:
             abort(403)
         user = self.get_one(request.form.get("id"))
+        refused = self._refuse_if_locked(user)
+        if refused:
+            return refused
         user.failed_attempts = 0
         user.locked_until = None
         user.login_code_hash = None
@@ -199,8 +328,6 @@ class UserView(EnumFieldsMixin, ScopedModelView):
         db.session.commit()
         flash(f"已解锁用户 {user.username}", "success")
         return redirect(self.get_url(".details_view", id=user.id))
-
-    details_template = "admin/user_details.html"
 
 
 class ProductView(EnumFieldsMixin, ScopedModelView):
@@ -235,17 +362,7 @@ class ProductView(EnumFieldsMixin, ScopedModelView):
     enum_fields = {"gender_restriction": (GenderRestriction, "性别限制", "不限")}
 
 
-AUDIT_ENTITIES = [
-    ("member", "会员"),
-    ("policy", "投保记录"),
-    ("org", "单位"),
-    ("user", "用户"),
-    ("product", "产品"),
-    ("import_batch", "批量业务"),
-    ("transfer_application", "会员调动"),
-    ("change_application", "会员变更"),
-    ("termination_application", "提前终止"),
-]
+AUDIT_ENTITIES = list(ENTITY_LABELS.items())
 
 
 def _known(raw, choices, label):
@@ -254,10 +371,25 @@ def _known(raw, choices, label):
     return raw
 
 
+def _audit_lines(which: int):
+    """A list cell of 修改前 (0) or 修改后 (1): one "字段: 值" (or "字段: 旧值 → 新值") a line."""
+
+    def formatter(view, context, model, name):
+        rows = context.get("data") if context is not None else None
+        names = page_names(rows) if rows else referenced_names([model])
+        lines = change_lines(model, names)[which]
+        return Markup("<br>").join(lines)
+
+    return formatter
+
+
 class AuditLogView(ScopedModelView):
+    """审计日志: read-only; every action, entity and field in Chinese, changes as "字段: 旧值 → 新值"."""
+
     roles = MANAGERS
     export_roles = MANAGERS
     column_list = ["created_at", "user", "action", "entity", "entity_id", "before", "after"]
+    column_details_list = column_list
     column_labels = {
         "created_at": "时间",
         "user": "操作人",
@@ -268,7 +400,46 @@ class AuditLogView(ScopedModelView):
         "after": "修改后",
     }
     column_default_sort = ("id", True)
-    column_formatters = {"action": lambda v, c, m, n: ACTION_LABELS.get(m.action, m.action)}
+    column_formatters = {
+        "action": lambda v, c, m, n: action_label(m.action),
+        "entity": lambda v, c, m, n: entity_label(m.entity),
+        "before": _audit_lines(0),
+        "after": _audit_lines(1),
+    }
+
+    def export_rows(self):
+        """The export says what the screen says (no JSON), a page of rows at a time."""
+        from batch.export import Export
+
+        headers = [self.column_labels[c] for c in self.column_list]
+        query = self.current_query().options(sa.orm.joinedload(AuditLog.user)).order_by(AuditLog.id.desc())
+
+        def rows():
+            page = []
+            for row in query.yield_per(500):
+                page.append(row)
+                if len(page) == 500:
+                    yield from self._export_page(page)
+                    page = []
+            yield from self._export_page(page)
+
+        return Export(headers, None, rows)
+
+    @staticmethod
+    def _export_page(rows):
+        names = referenced_names(rows)
+        for r in rows:
+            before, after = change_lines(r, names)
+            yield [
+                r.created_at,
+                str(r.user) if r.user is not None else "",
+                action_label(r.action),
+                entity_label(r.entity),
+                r.entity_id,
+                "\n".join(before),
+                "\n".join(after),
+            ]
+
     search_panel = [
         panel.PanelField(
             "entity",

@@ -10,7 +10,8 @@ Fixtures
                                              the latest "SMS to … for <user>: <code>" line printed
                                              after `since` (default: when code_for is called)
                    .reset_login(user)        clears the user's 60 s resend wait, hourly send count,
-                                             failed attempts and lock-out (a test-only fast-forward)
+                                             failed attempts, lock-out and wrong-password throttle
+                                             (a test-only fast-forward)
                    .output()                 everything the server printed so far
     browser      session: Debian's /usr/bin/chromium (never `playwright install`).  Missing
                  chromium is a skip locally and a failure when CI=true.
@@ -141,9 +142,10 @@ class LiveServer:
                 'WHERE user_id = (SELECT id FROM "user" WHERE username = ?)',
                 (username,),
             )
+            con.execute("DELETE FROM login_failure WHERE username = ?", (username,))  # the password throttle
         con.close()
 
-    def wait_ready(self, timeout: float = 20) -> None:
+    def wait_ready(self, timeout: float = 90) -> None:  # a loaded 2-core machine takes a while
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

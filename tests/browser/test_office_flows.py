@@ -38,8 +38,10 @@ def _member_without_p03(live_server):
         SELECT m.member_no, m.name FROM member m JOIN org o ON o.id = m.org_id
         WHERE o.code = '010101' AND m.status = 'CONFIRMED'
           AND NOT EXISTS (SELECT 1 FROM policy p JOIN product pr ON pr.id = p.product_id
-                          WHERE p.member_id = m.id AND pr.code = 'P03')""",
-    )
+                          WHERE p.member_id = m.id AND pr.code = 'P03')
+          AND NOT EXISTS (SELECT 1 FROM policy p WHERE p.member_id = m.id
+                          AND p.status IN ('NEW', 'REPORTED', 'AGENCY_REPORTED', 'RETURNED'))""",
+    )  # nothing else of theirs in flight: the receipt and the confirmation hold this one policy
     return random.choice(rows)
 
 

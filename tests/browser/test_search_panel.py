@@ -98,7 +98,8 @@ def test_choose_state_new_search_and_report_the_current_query_reports_only_new_m
     returned, new = picked[:2], picked[2:]
     login(page, live_server, "clerk1")
     page.get_by_role("link", name="会员管理").click()
-    page.get_by_role("link", name="入会管理").click()
+    with page.expect_navigation(wait_until="load"):  # the panel's script is in place before the clerk chooses
+        page.get_by_role("link", name="入会管理").click()
     page.select_option("#panel-status", label="新建")
     _search(page)
     assert re.search(r"/admin/members/\?status=NEW$", page.url), "only what was chosen goes into the address"
@@ -202,6 +203,7 @@ LISTS = [
     ("clerk1", "changes", "会员变更管理"),
     ("clerk1", "policies", "投保管理"),
     ("clerk1", "terminations", "保单提前终止"),
+    ("clerk1", "termination_policies", "创建保单终止申请"),
     ("clerk1", "expiring", "即将到期订单"),
     ("clerk1", "receipts", "收据管理"),
     ("clerk1", "batches", "批量业务"),
