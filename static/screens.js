@@ -72,6 +72,15 @@
     };
   }
 
+  // a whole date typed (or pasted) into the field: the picker shows it and gets out of the way
+  $(document).on('input', 'input', function () {
+    var p = $(this).data('daterangepicker');
+    if (p && /^\d{4}-\d{2}-\d{2}$/.test(this.value) && moment(this.value, 'YYYY-MM-DD', true).isValid()) {
+      p.updateFromControl();
+      p.hide();
+    }
+  });
+
   // the cursor leaving a date field (Tab, Enter, a click elsewhere) closes its picker
   $(document).on('focusin', function (e) {
     $('input').each(function () {
