@@ -97,6 +97,11 @@ class Policy(Timestamps, Versioned, db.Model):
     created_by = db.relationship("User", primaryjoin="foreign(Policy.created_by_id) == User.id", viewonly=True)
 
     __table_args__ = (
+        # Both list indexes are needed (EXPLAIN ANALYZE at 1M members / 3M policies, issue 13): a
+        # unit's page reads org-first; the admin's unscoped page (0.1 ms; 13 ms by the primary key
+        # without it), its capped count (a 4.5 s parallel seq scan for a rare state without it) and
+        # an agency holding a 100,000-policy unit (0.8 ms; 730 ms sorting 100,741 entries) read
+        # status-first.
         sa.Index("ix_policy_org_status_product", "org_id", "status", "product_id", "id"),
         sa.Index("ix_policy_status_product", "status", "product_id", "id"),
         sa.Index("ix_policy_member_product", "member_id", "product_id"),
