@@ -67,6 +67,11 @@ def background(app, monkeypatch):
 
 def work(app):
     """One worker, in this process, until the queue is empty (the test's transaction is its database)."""
+    if has_app_context():
+        # In production the worker is another process. Here the test's session shares the worker's
+        # connection: its open savepoint must end first, or rolling it back later (a request's
+        # teardown) would also undo what the worker committed after it.
+        db.session.rollback()
     with app.app_context():
         jobs.work(burst=True)
     if has_app_context():

@@ -141,10 +141,14 @@ def test_healthz_says_ok_when_the_database_answers(client):
 
 
 def test_healthz_says_503_when_the_database_does_not_answer(app, tmp_path):
+    # PostgreSQL: nobody listens on port 1; SQLite: the file is not a database (a missing folder
+    # would simply be created, as `make run` does on a fresh machine)
+    broken_file = tmp_path / "x.db"
+    broken_file.write_bytes(b"not a database " * 100)
     url = (
         "postgresql://nobody@127.0.0.1:1/none"
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-        else (f"sqlite:///{tmp_path}/no/such/folder/x.db")
+        else f"sqlite:///{broken_file}"
     )
     broken = make_app(app, SQLALCHEMY_DATABASE_URI=url)
     resp = broken.test_client().get("/healthz")

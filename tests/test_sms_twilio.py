@@ -11,8 +11,8 @@ from test_login import each_request_stands_alone, log_in, send_code, user_row  #
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from actions import login
 from app import create_app
-from views import auth
 from views.sms import SmsError, TwilioBackend, make_backend
 
 SID = "AC" + "0" * 32
@@ -158,7 +158,7 @@ def test_the_login_page_sends_one_twilio_message_whose_code_logs_in(app, client,
 def test_when_twilio_fails_the_clerk_is_told_and_may_retry_at_once(app, client, monkeypatch):
     sms, http = backend(status=400, error={"code": 30003, "message": "Unreachable destination handset", "status": 400})
     monkeypatch.setitem(app.extensions, "sms", sms)
-    assert send_code(client, "clerk1") == (400, {"ok": False, "message": auth.MSG_SMS_FAILED})
+    assert send_code(client, "clerk1") == (400, {"ok": False, "message": login.MSG_SMS_FAILED})
     row = user_row(app, "clerk1")
     assert row["login_code_hash"] is None and row["login_code_sent_at"] is None  # no undelivered code lingers
 
