@@ -65,6 +65,9 @@ class BulkAction:
     submit_label: str = "确定"
     # () -> [(why a row is skipped, SQL condition the row must meet)], for actions with several reasons
     blockers: Callable | None = None
+    # (ids) -> what the parameters' form is prepared for (`form.prepare_for(…)`, e.g. the members of
+    # the query, so that a question is asked only when it concerns someone)
+    params_scope: Callable | None = None
 
     def all_blockers(self) -> list[tuple[str, sa.ColumnElement]]:
         out = [(self.condition_label, self.condition())] if self.condition is not None else []
