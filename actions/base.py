@@ -68,6 +68,9 @@ class BulkAction:
     # download-kind: (ids, user, expected, **params) -> ("rows" | "pages", how many): what decides
     # whether the file is made by a worker (views/downloads.py); by default the rows confirmed
     size: Callable | None = None
+    # (ids) -> what the parameters' form is prepared for (`form.prepare_for(…)`, e.g. the members of
+    # the query, so that a question is asked only when it concerns someone)
+    params_scope: Callable | None = None
 
     def all_blockers(self) -> list[tuple[str, sa.ColumnElement]]:
         out = [(self.condition_label, self.condition())] if self.condition is not None else []

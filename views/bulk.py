@@ -158,6 +158,8 @@ class BulkActionsMixin:
         params_form = action.form(prefix="p") if action.form else None
         if params_form is not None and hasattr(params_form, "prepare"):
             params_form.prepare()
+        if params_form is not None and action.params_scope is not None:
+            params_form.prepare_for(action.params_scope(ids))
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
         lines, refusal = action.precheck(ids, user) if action.precheck else ([], None)
