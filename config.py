@@ -63,6 +63,12 @@ FROM_ENVIRONMENT = {
     "REDIS_URL": ("REDIS_URL", _text, ""),
     "BATCH_BACKGROUND_ROWS": ("BATCH_BACKGROUND_ROWS", _int, 5_000),  # a bigger file goes to a worker
     "JOB_LEASE_SECONDS": ("JOB_LEASE_SECONDS", _int, 30),  # a worker silent this long is taken for dead
+    # a bigger export (rows) or printed document (pages, estimated) is made by a worker (views/downloads.py)
+    "EXPORT_BACKGROUND_ROWS": ("EXPORT_BACKGROUND_ROWS", _int, 20_000),
+    "PDF_BACKGROUND_PAGES": ("PDF_BACKGROUND_PAGES", _int, 200),
+    "BACKGROUND_FILE_HOURS": ("BACKGROUND_FILE_HOURS", _int, 24),  # a file made by a worker is kept this long
+    # the address the clerks open the system at: the QR codes on receipts and forms lead there
+    "PUBLIC_URL": ("PUBLIC_URL", _text, "http://127.0.0.1:5000"),
 }
 
 

@@ -65,6 +65,12 @@ class BulkAction:
     submit_label: str = "确定"
     # () -> [(why a row is skipped, SQL condition the row must meet)], for actions with several reasons
     blockers: Callable | None = None
+    # download-kind: (ids, user, expected, **params) -> ("rows" | "pages", how many): what decides
+    # whether the file is made by a worker (views/downloads.py); by default the rows confirmed
+    size: Callable | None = None
+    # (ids) -> what the parameters' form is prepared for (`form.prepare_for(…)`, e.g. the members of
+    # the query, so that a question is asked only when it concerns someone)
+    params_scope: Callable | None = None
 
     def all_blockers(self) -> list[tuple[str, sa.ColumnElement]]:
         out = [(self.condition_label, self.condition())] if self.condition is not None else []
@@ -85,6 +91,10 @@ class Download:
     filename: str
     mimetype: str
     body: object  # bytes | Iterator[bytes]
+    # an .xlsx made from an `Export` (batch/export.py): the Export and its sheet's title, so a
+    # background run (views/downloads.py) can count the rows as they are written
+    export: object = None
+    sheet: str = "导出"
 
 
 def summarize(model, ids: sa.Select, action: BulkAction) -> Summary:

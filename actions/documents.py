@@ -56,6 +56,18 @@ def policy_rows(ids, *where, order=None) -> list:
     return db.session.execute(stmt).all()
 
 
+ROWS_PER_PAGE = 30  # of a policy list (A4 landscape), about; each unit starts a page
+
+
+def policy_pages(ids, *where) -> int:
+    """About how many pages the policy list of `ids` prints (decides whether a worker makes it)."""
+    per_unit = (
+        sa.select(sa.func.count().label("n")).where(Policy.id.in_(ids), *where).group_by(Policy.org_id).subquery()
+    )
+    pages = sa.func.sum((per_unit.c.n + 4 + ROWS_PER_PAGE - 1) // ROWS_PER_PAGE)  # + the totals and signatures
+    return int(db.session.scalar(sa.select(sa.func.coalesce(pages, 0))) or 0)
+
+
 def by_unit(rows) -> list[dict]:
     """Rows grouped per unit with the unit's headcount, shares and total."""
     units: OrderedDict = OrderedDict()

@@ -20,7 +20,7 @@ from models.roles import AGENCY, OFFICE, UNIT
 from rules import policy_expiry
 
 from .base import BulkAction, Result, dml_with_audit
-from .documents import PRINT_LIMIT, pdf_download, policy_list_pdf, policy_rows, too_many_to_print
+from .documents import PRINT_LIMIT, pdf_download, policy_list_pdf, policy_pages, policy_rows, too_many_to_print
 from .workflow import special
 
 WAITING = (PolicyStatus.AGENCY_REPORTED,)
@@ -172,6 +172,7 @@ PRINT_EFFECTIVE = BulkAction(
     with_amount=True,
     kind="download",
     precheck=print_precheck,
+    size=lambda ids, user, expected: ("pages", policy_pages(ids, Policy.status == PolicyStatus.EFFECTIVE)),
     submit_label="下载打印",
     note="把当前查询结果中“打印生效”的保单打印成清单（PDF，每个单位一页起，含保单号、份数、金额及大写合计）。",
 )

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, SelectField
+from wtforms import BooleanField, DateField, DecimalField, SelectField
 from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
 
 from batch.enrolment import EnrolContext, EnrolRequest, check_enrolments, create_policies, terms_of
@@ -23,13 +23,51 @@ def _effective_field():
     return DateField("预期生效时间", [InputRequired("请填写预期生效时间")], format="%Y-%m-%d")
 
 
+OVER_AGE_CONFIRM = "确定继续投保（此会员超出投保年龄，代办处已同意超龄例外）"
+OVER_AGE_SHOWN = 10
+
+
+def _over_age_members(member_ids) -> sa.Select:
+    """The members of `member_ids` (a SELECT) with the agency's 超龄例外, still under 65 (older ones
+    fail 超龄 whatever the answer, so no question is asked about them)."""
+    from .applications import hard_limit_birth
+
+    return sa.select(Member.id).where(
+        Member.id.in_(member_ids), Member.over_age_exception.is_(True), Member.birth_date > hard_limit_birth()
+    )
+
+
+def over_age_question(member_ids) -> list[str]:
+    """The manual's question (一(四)9 "此会员超出投保年龄，是否继续投保") for the members of a query, on
+    the confirmation page of 投保 and 批量续转: two queries whatever the row count."""
+    which = _over_age_members(member_ids)
+    n = db.session.scalar(sa.select(sa.func.count()).select_from(which.subquery()))
+    if not n:
+        return []
+    rows = db.session.execute(
+        sa.select(Member.member_no, Member.name).where(Member.id.in_(which)).order_by(Member.id).limit(OVER_AGE_SHOWN)
+    ).all()
+    names = "、".join(f"{name}（会员编号 {no}）" for no, name in rows) + (" 等" if n > OVER_AGE_SHOWN else "")
+    return [
+        f"此会员超出投保年龄，是否继续投保？当前查询结果中有 {n} 名会员超出投保年龄，代办处已同意超龄例外：{names}。"
+        f"继续投保请勾选下方“{OVER_AGE_CONFIRM}”；不勾选则这些会员不投保，列入投保失败人员名单。"
+    ]
+
+
 class _ProductForm(FlaskForm):
     """产品名称, 金额, 预期生效时间 — in the manual's order (选择【产品名称】，输入金额，输入预期生效时间)."""
 
     product = SelectField("产品名称", [InputRequired("请选择产品名称")], coerce=str)
+    confirm_over_age = BooleanField(OVER_AGE_CONFIRM)
 
     def prepare(self):
         self.product.choices = [("", "请选择产品")] + product_choices(products(), detailed=True)
+
+    def prepare_for(self, member_ids) -> None:
+        """The question is asked only when the query holds someone it concerns."""
+        which = _over_age_members(member_ids)
+        if not db.session.scalar(sa.select(sa.exists(which))):
+            del self.confirm_over_age
 
     validate_effective = not_before_today
 
@@ -92,16 +130,24 @@ def _who(member_ids) -> dict:
     return {r.id: {"member_no": r.member_no, "name": r.name, "id_number": r.id_number} for r in rows}
 
 
-def _run(requests, user, product_id, effective, amount, action: str):
+def _run(requests, user, product_id, effective, amount, action: str, confirm_over_age: bool = False):
     product = db.session.get(Product, int(product_id))
-    ctx = EnrolContext(user=user, product=product, effective=effective, amount_override=amount)
+    ctx = EnrolContext(
+        user=user,
+        product=product,
+        effective=effective,
+        amount_override=amount,
+        confirmed_over_age=bool(confirm_over_age),
+    )
     results = check_enrolments(requests, ctx)
     created = create_policies(results, ctx, action=action)
     failed_ids = {req.member_id for req, r in zip(requests, results) if not r.ok}
     return product, created, _failures(results, requests, _who(failed_ids))
 
 
-def enrol_new_members(ids, user, expected=None, product=None, amount=None, effective=None) -> Result:
+def enrol_new_members(
+    ids, user, expected=None, product=None, amount=None, effective=None, confirm_over_age=False
+) -> Result:
     """Every 财务确认 member of the query gets a 新建 policy of the product, if the rules allow."""
     member_ids = db.session.scalars(
         sa.select(Member.id).where(Member.id.in_(ids), Member.status == MemberStatus.CONFIRMED).order_by(Member.id)
@@ -110,7 +156,7 @@ def enrol_new_members(ids, user, expected=None, product=None, amount=None, effec
     if shares is None:  # not whole shares of the product: nothing is done (the form says so first)
         return Result(0, 0, shares_for_amount(terms_of(db.session.get(Product, int(product))), amount).message)
     requests = [EnrolRequest(row=i, member_id=m, shares=shares) for i, m in enumerate(member_ids, start=1)]
-    product_obj, created, failures = _run(requests, user, product, effective, amount, "enrol")
+    product_obj, created, failures = _run(requests, user, product, effective, amount, "enrol", confirm_over_age)
     return Result(
         created,
         len(failures),
@@ -125,7 +171,7 @@ def _shares_of(product_id, amount) -> int | None:
     return check.value if check.ok else None
 
 
-def renew(ids, user, expected=None, product=None, amount=None, effective=None) -> Result:
+def renew(ids, user, expected=None, product=None, amount=None, effective=None, confirm_over_age=False) -> Result:
     """批量续转 (manual 一(二)3: 选择【产品名称】，输入金额，输入预期生效时间): a new 新建 policy per
     member of the query's effective policies that still passes every rule (renewed_from set); the
     rest are listed with their reasons.  The typed 金额 is everyone's new cover: 份数 = 金额 ÷ 每份金额
@@ -144,13 +190,17 @@ def renew(ids, user, expected=None, product=None, amount=None, effective=None) -
         EnrolRequest(row=i, member_id=m, shares=shares if shares is not None else s, renewed_from_id=pid)
         for i, (pid, m, s) in enumerate(rows, start=1)
     ]
-    product_obj, created, failures = _run(requests, user, product, effective, amount, "renew")
+    product_obj, created, failures = _run(requests, user, product, effective, amount, "renew", confirm_over_age)
     return Result(
         created,
         len(failures),
         f"已续转 {created} 人（{product_obj.name}），续转失败 {len(failures)} 人",
         failures=failures,
     )
+
+
+def _members_of_policies(ids) -> sa.Select:
+    return sa.select(Policy.member_id).where(Policy.id.in_(ids), Policy.status == PolicyStatus.EFFECTIVE)
 
 
 ENROL_NEW = BulkAction(
@@ -161,6 +211,8 @@ ENROL_NEW = BulkAction(
     roles=UNIT,
     form=EnrolForm,
     submit_label="确认保存",
+    precheck=lambda ids, user: (over_age_question(ids), None),
+    params_scope=lambda ids: ids,
     note="为当前查询结果中“财务确认”状态的会员投保：选择产品名称，输入投保金额和预期生效时间。"
     "不符合投保条件的会员会列出原因，可下载【批量投保失败人员名单】。",
 )
@@ -173,6 +225,8 @@ RENEW = BulkAction(
     form=RenewForm,
     with_amount=True,
     submit_label="确认保存",
+    precheck=lambda ids, user: (over_age_question(_members_of_policies(ids)), None),
+    params_scope=lambda ids: _members_of_policies(ids),
     note="为当前查询结果中“打印生效”的保单续转投保（即将到期或已到期的保单）：每位会员生成一条新建的投保记录。"
     "不再符合投保条件的会员（如已超龄）会列出原因。",
 )

@@ -16,7 +16,7 @@ from models import Member, Org, Policy, PolicyStatus, Product, db
 from models.roles import EVERYONE
 
 from .base import BulkAction, Download, Result
-from .documents import PRINT_LIMIT, pdf_download, policy_list_pdf, policy_rows, too_many_to_print
+from .documents import PRINT_LIMIT, pdf_download, policy_list_pdf, policy_pages, policy_rows, too_many_to_print
 
 # list column name -> (SQL expression, column width, cell kind for batch.export.row_writer)
 POLICY_COLUMNS = {
@@ -144,8 +144,9 @@ def policy_export(ids, names, order=(Policy.id,)) -> Export:
 
 
 def expiring_xlsx(ids) -> Download:
-    body = policy_export(ids, EXPIRING_EXPORT, order=(Policy.expiry_date, Policy.id)).xlsx("即将到期订单")
-    return Download(f"即将到期订单_{date.today():%Y%m%d}.xlsx", XLSX, body)
+    export = policy_export(ids, EXPIRING_EXPORT, order=(Policy.expiry_date, Policy.id))
+    body = export.xlsx("即将到期订单")
+    return Download(f"即将到期订单_{date.today():%Y%m%d}.xlsx", XLSX, body, export=export, sheet="即将到期订单")
 
 
 class ExportForm(FlaskForm):
@@ -162,6 +163,14 @@ def export_precheck(ids, user):
     if n > PRINT_LIMIT:
         lines.append(too_many_to_print(n).replace("后再打印", "后再打印 PDF；Excel 表格不受此限"))
     return lines, None
+
+
+def export_size(ids, user, expected, format: str = "xlsx"):
+    """The Excel table by its rows, the printed list by its pages (views/downloads.py)."""
+    if format != "pdf":
+        return ("rows", expected)
+    n = db.session.scalar(sa.select(sa.func.count()).where(Policy.id.in_(ids)))
+    return ("pages", 0 if n > PRINT_LIMIT else policy_pages(ids))  # too many: refused at once, in the request
 
 
 def export_expiring(ids, user, expected=None, format: str = "xlsx"):
@@ -186,6 +195,7 @@ EXPORT_EXPIRING = BulkAction(
     with_amount=True,
     kind="download",
     precheck=export_precheck,
+    size=export_size,
     submit_label="下载",
     note="把当前查询结果（所选月份到期的保单）导出为 Excel 表格保存，或下载 PDF 打印清单。",
 )

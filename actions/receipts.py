@@ -90,7 +90,7 @@ def verify_url(receipt_no: str) -> str:
     """The address the receipt's QR code opens (the record, in the scanner's scope)."""
     if has_request_context():
         return url_for("receipts.verify_view", no=receipt_no, _external=True)
-    base = current_app.config.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
     return f"{base}/admin/receipts/verify/{receipt_no}"
 
 

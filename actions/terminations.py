@@ -309,7 +309,7 @@ def application_url(app_id: int) -> str:
     and sees it only within their scope)."""
     if has_request_context():
         return url_for("terminations.details_view", id=app_id, _external=True)
-    base = current_app.config.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
     return f"{base}/admin/terminations/details/?id={app_id}"
 
 
@@ -460,6 +460,7 @@ PRINT_FORMS = BulkAction(
     roles=UNIT | OFFICE,
     kind="download",
     precheck=print_precheck,
+    size=lambda ids, user, expected: ("pages", _printable_count(ids)),  # one page per application
     submit_label="下载打印",
     note="把当前查询结果中“新建”和“已提交”的保单提前终止申请打印成保单提前终止申请表（一个 PDF，每份申请一页，"
     "含保单、退费金额、签字盖章栏和二维码）。打印后签字盖章，连同电子申请一并交办事处审批。",

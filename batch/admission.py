@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from models import Member, Org, db
+from models import ApplicationStatus, Member, Org, OverAgeApplication, db
 from models.scope import scope_filter
 from rules import AGE_HARD_LIMIT, Code, check_age, check_name, parse_id
 
@@ -21,7 +21,7 @@ from .pipeline import RowResult
 from .sql import in_values
 
 OVER_AGE_ADVICE = (
-    "如未办理正式退休手续（如局级干部、高级职称），请先通过【超龄例外申请】上传相关文件，经代办处同意后逐一办理入会"
+    "如未办理正式退休手续（如局级干部、高级职称），请先通过【超龄例外申请】上传相关文件，经代办处同意后再办理入会"
 )
 OTHER_UNIT_ADVICE = "如需转入本单位，请通过【会员调动管理】办理调入"
 
@@ -39,8 +39,11 @@ class AdmissionRequest(NamedTuple):
 class AdmissionContext:
     user: object
     today: date = field(default_factory=date.today)  # admission date: the age is counted on it
-    confirmed_over_age: bool = False  # the form asks "是否继续" first; the batch has no exceptions
+    confirmed_over_age: bool = False  # the form asks "是否继续" first; a batch's 业务办理 is its 确定
     exclude_member_id: int | None = None  # the member being edited does not count against itself
+    # look up the agency's approved exceptions (超龄例外申请) of the over-age rows, in one query
+    # (批量入会); the form looks up its one ID number itself and passes it in the request
+    agreed_exceptions: bool = False
 
 
 def check_admissions(requests: Iterable, ctx: AdmissionContext) -> list[RowResult]:
@@ -55,6 +58,7 @@ def check_admissions(requests: Iterable, ctx: AdmissionContext) -> list[RowResul
     setdefault = first_row.setdefault
     _parse_id, _check_name, _check_age, _RowResult = parse_id, check_name, check_age, RowResult
     dup_code, dup_message = Code.DUP_IN_FILE, Code.DUP_IN_FILE.message
+    over_age: dict[str, tuple] = {}  # number -> (index, values, warnings): over the limit, under 65
     for row_no, name, id_number, exception in requests:
         idc = _parse_id(id_number, today)
         namec = _check_name(name)
@@ -71,19 +75,39 @@ def check_admissions(requests: Iterable, ctx: AdmissionContext) -> list[RowResul
             append(_RowResult(row_no, dup_code, f"{dup_message}（与第{first}行相同）", warnings))
             continue
         age = _check_age(gender, birth_date, today, exception)
+        values = {"id_number": number, "name": namec.value, "gender": gender, "birth_date": birth_date}
         if not age.ok:
+            if age.code == Code.OVER_AGE and age.value < AGE_HARD_LIMIT and ctx.agreed_exceptions:
+                over_age[number] = (len(results), values, warnings)
             append(_RowResult(row_no, age.code, age_message(age), warnings))
             continue
-        values = {"id_number": number, "name": namec.value, "gender": gender, "birth_date": birth_date}
         if age.needs_confirmation:
             values["needs_confirmation"] = True
         append(_RowResult(row_no, None, "", warnings, values))
+    if over_age:
+        for number in agreed_exceptions(list(over_age), ctx.user):
+            i, values, warnings = over_age[number]
+            values["needs_confirmation"] = True
+            results[i] = _RowResult(results[i].row, None, "", (*warnings, Code.OVER_AGE_AGREED), values)
     _check_existing(results, ctx)
     if not ctx.confirmed_over_age:
         for r in results:
             if r.ok and r.values.get("needs_confirmation"):
                 r.fail(Code.NEEDS_CONFIRMATION)
     return results
+
+
+def agreed_exceptions(numbers: list[str], user) -> set[str]:
+    """Of these ID numbers, those with an agency-approved 超龄例外申请 in the user's scope: one query."""
+    return set(
+        db.session.scalars(
+            sa.select(OverAgeApplication.id_number).where(
+                in_values(db.session, OverAgeApplication.id_number, numbers),
+                OverAgeApplication.status == ApplicationStatus.APPROVED,
+                scope_filter(OverAgeApplication, user),
+            )
+        )
+    )
 
 
 def age_message(age) -> str:

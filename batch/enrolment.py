@@ -76,7 +76,9 @@ class EnrolContext:
     product: Product
     effective: date
     amount_override: Decimal | None = None
-    confirmed_over_age: bool = True  # batch kinds: the exception was agreed at 入会; the form asks first
+    # the answer to "此会员超出投保年龄，是否继续投保" for members with the agency's exception: the
+    # forms ask it (a tick), 模板批量投保 asks it on 业务校验 and 【业务办理】 is its 确定
+    confirmed_over_age: bool = True
     exclude_policy_id: int | None = None  # the policy being edited does not count against itself
     today: date = field(default_factory=date.today)
 
@@ -178,9 +180,15 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
             hint = f"；{age.code.hint}" if age.code == Code.OVER_AGE and age.value < AGE_HARD_LIMIT else ""
             r.fail(age.code, f"{age.message}（按预期生效时间计 {age.value} 周岁{hint}）")
             continue
-        if age.needs_confirmation and not ctx.confirmed_over_age:
-            r.fail(Code.NEEDS_CONFIRMATION)
-            continue
+        if age.needs_confirmation:
+            if not ctx.confirmed_over_age:
+                r.fail(
+                    Code.NEEDS_CONFIRMATION,
+                    f"{Code.NEEDS_CONFIRMATION.message}？（按预期生效时间计 {age.value} 周岁，代办处已同意超龄例外；"
+                    "未确认继续投保，未办理）",
+                )
+                continue
+            r.warnings = (*r.warnings, Code.OVER_AGE_AGREED)
         shares = check_shares(terms, req.shares)
         if not shares.ok:
             r.fail(shares.code, shares.message)

@@ -15,20 +15,31 @@ What keeps it safe with several workers on several machines sharing Redis and Po
   its lease runs out, and the batch shows 已中断 and can be run again.
 
 Progress (phase, rows done, rows in all) lives in Redis, beside the lease; the page polls `state`.
+
+Big files to download (an export of more than EXPORT_BACKGROUND_ROWS rows, a printed document of more
+than PDF_BACKGROUND_PAGES pages) are made the same way, on the same queue, with the same lease,
+heartbeat and progress (`submit_file` … `file_state`, below; the screens' side is views/downloads.py).
+Their record lives in Redis only (no Redis, no background file), for BACKGROUND_FILE_HOURS, and names
+the user who asked: nobody else may see or download the file.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
+import time
 import uuid
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import current_app
 
 from models import BatchStatus, ImportBatch, db
-from models.storage import upload_path
+from models.storage import export_path, folder, upload_path
 
 from .errors import BatchFileError
 from .pipeline import Outcome, check_batch, process_batch
@@ -325,13 +336,17 @@ def state(batch: ImportBatch) -> dict:
 
 def _alive(conn, batch: ImportBatch) -> str:
     """ "running", "queued" or "lost" (its worker died, or the job is gone from Redis)."""
+    return _liveness(conn, _lease_key(batch.id), batch.job_id)
+
+
+def _liveness(conn, lease_key: str, token: str | None) -> str:
+    """Of the run `token` (its RQ job id and its lease's value): "running", "queued" or "lost"."""
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
-    token = batch.job_id
     if not token:
         return "lost"
-    if _text(conn.get(_lease_key(batch.id))) == token:
+    if _text(conn.get(lease_key)) == token:
         return "running"
     try:
         job = Job.fetch(token, connection=conn)
@@ -374,4 +389,304 @@ def work(burst: bool = False) -> None:
     marked = reap()
     if marked:
         log.warning("%s batch run(s) left by a stopped worker marked 已中断", marked)
+    swept = sweep_files()
+    if swept:
+        log.info(
+            "%s file(s) made in the background removed (kept %s h)", swept, current_app.config["BACKGROUND_FILE_HOURS"]
+        )
     SimpleWorker([_queue(conn)], connection=conn).work(burst=burst, logging_level="INFO", with_scheduler=False)
+
+
+# ---------------------------------------------------------------- files made in the background
+# A file's record (a Redis hash, kept BACKGROUND_FILE_HOURS): who asked (user_id), what to make
+# (`maker`: the dotted name of the RQ job function, `spec`: its JSON arguments), the run under way
+# (`run`: its RQ job id and lease value), phase (queued, making, done, refused, failed), rows or
+# pages done / in all (`unit`), and once done the file's name and type. The file itself is
+# exports/bg_<token>.<ext> under the storage root, written under a .tmp name and renamed when whole.
+FILE_PHASES_IN_FLIGHT = ("queued", "making")
+MSG_FILE_INTERRUPTED = "后台生成中途停止（生成程序被中断），文件没有生成。请点【重新生成】再试一次。"
+MSG_FILE_GONE = "这个文件已过了保留期限（{hours} 小时）被清理。请回到列表重新下载。"
+UNITS = {"rows": "行", "pages": "页"}
+
+
+def _file_key(token: str) -> str:
+    return f"huzhu:file:{token}"
+
+
+def _file_lease_key(token: str) -> str:
+    return f"huzhu:file:{token}:lease"
+
+
+def _file_keep() -> int:
+    return current_app.config["BACKGROUND_FILE_HOURS"] * 3600
+
+
+def background_threshold(unit: str) -> int:
+    return current_app.config["PDF_BACKGROUND_PAGES" if unit == "pages" else "EXPORT_BACKGROUND_ROWS"]
+
+
+def submit_file(maker: str, spec: dict, user, size: int, unit: str = "rows", back: str = "") -> str | None:
+    """A file of `size` rows (or pages) for `user`: when Redis is set and answers and `size` is over
+    the threshold, queued for a worker, which calls the job function `maker` (a dotted name,
+    "module.function", called with the file's token and run id); returns the file's token. None:
+    make it here and now (no Redis, a small file, or Redis down)."""
+    conn = redis_connection()
+    if conn is None or size <= background_threshold(unit):
+        return None
+    try:
+        conn.ping()
+    except Exception as exc:  # Redis is down: the clerk still gets the file, in the request
+        log.warning("Redis unreachable (%s); the file is made in the request", exc.__class__.__name__)
+        return None
+    sweep_files()
+    token = uuid.uuid4().hex
+    record = {
+        "user_id": user.id,
+        "maker": maker,
+        "spec": json.dumps(spec, ensure_ascii=False, default=str),
+        "unit": unit,
+        "total": size,
+        "back": back if back.startswith("/") and not back.startswith("//") else "",  # the list it came from
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    conn.hset(_file_key(token), mapping=record)
+    conn.expire(_file_key(token), _file_keep())
+    _enqueue_file(conn, token)
+    log.info("file %s (%s %s) queued for user %s", token, size, unit, user.id)
+    return token
+
+
+def _enqueue_file(conn, token: str) -> None:
+    from rq import Callback
+
+    run = uuid.uuid4().hex
+    record = _file_record(conn, token)
+    conn.hset(_file_key(token), mapping={"run": run, "phase": "queued", "done": 0, "message": ""})
+    _queue(conn).enqueue(
+        record["maker"],
+        token,
+        run,
+        job_id=run,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=KEEP_SECONDS,
+        failure_ttl=KEEP_SECONDS,
+        on_failure=Callback(on_file_failure),
+        description=f"file {token}",
+    )
+
+
+def _file_record(conn, token: str) -> dict | None:
+    if not token.isalnum() or len(token) != 32:
+        return None
+    record = {_text(k): _text(v) for k, v in conn.hgetall(_file_key(token)).items()}
+    return record or None
+
+
+def file_owner(token: str) -> int | None:
+    """The id of the user who asked for the file `token` (None: no such file, or it expired)."""
+    conn = redis_connection()
+    record = _file_record(conn, token) if conn is not None else None
+    return int(record["user_id"]) if record else None
+
+
+def file_state(token: str) -> dict | None:
+    """What the download page shows (reads only): phase, done / total, the message, the file's name."""
+    conn = redis_connection()
+    record = _file_record(conn, token) if conn is not None else None
+    if record is None:
+        return None
+    phase = record.get("phase") or "queued"
+    out = {
+        "token": token,
+        "phase": phase,
+        "done": int(record.get("done") or 0),
+        "total": int(record.get("total") or 0),
+        "unit": UNITS.get(record.get("unit"), "行"),
+        "filename": record.get("filename", ""),
+        "mimetype": record.get("mimetype") or "application/octet-stream",
+        "message": record.get("message", ""),
+        "back": record.get("back", ""),
+        "finished": phase not in FILE_PHASES_IN_FLIGHT,
+        "again": False,
+    }
+    if phase in FILE_PHASES_IN_FLIGHT:
+        alive = _liveness(conn, _file_lease_key(token), record.get("run"))
+        if alive == "lost":
+            out.update(phase="failed", finished=True, message=MSG_FILE_INTERRUPTED)
+    if out["phase"] == "failed":
+        out["again"] = True
+    if out["phase"] == "done" and not file_path(token, record).exists():
+        keep = current_app.config["BACKGROUND_FILE_HOURS"]
+        out.update(phase="gone", message=MSG_FILE_GONE.format(hours=keep))
+    return out
+
+
+def file_path(token: str, record: dict | None = None):
+    """Where the file `token` is (or will be) kept."""
+    if record is None:
+        record = _file_record(redis_connection(), token) or {}
+    suffix = os.path.splitext(record.get("filename", ""))[1].lower() or ".bin"
+    return export_path(f"bg_{token}{suffix}")
+
+
+def file_again(token: str) -> bool:
+    """【重新生成】: a run that failed or whose worker died is queued again (the same request)."""
+    state = file_state(token)
+    if state is None or not state["again"]:
+        return False
+    conn = redis_connection()
+    conn.expire(_file_key(token), _file_keep())
+    _enqueue_file(conn, token)
+    return True
+
+
+def run_file(token: str, run: str, make) -> str:
+    """The worker's part of a file job: once only (the lease; a run already done does nothing),
+    `make(spec, user_id, progress)` — a context manager yielding an object with the file's
+    `filename`, `mimetype` and `body` (bytes or chunks) — written to a .tmp name and renamed into
+    place when whole. A refusal (`BatchFileError`: the user may no longer, the rows changed) is
+    told on the page; anything else leaves no file and the page offers 【重新生成】."""
+    conn = redis_connection()
+    record = _file_record(conn, token)
+    if record is None or record.get("run") != run or record.get("phase") not in FILE_PHASES_IN_FLIGHT:
+        log.info("file %s: run %s is not the one under way (done already?); nothing to do", token, run)
+        return "stale"
+    lease = current_app.config["JOB_LEASE_SECONDS"]
+    if not conn.set(_file_lease_key(token), run, nx=True, ex=lease):
+        log.info("file %s: another worker holds it; run %s does nothing", token, run)
+        return "busy"
+    beat = _Heartbeat(conn, _file_lease_key(token), run, lease)
+    beat.start()
+    try:
+        return _make_file(conn, token, run, make)
+    finally:
+        beat.stop()
+        _release(conn, _file_lease_key(token), run)
+        db.session.remove()
+
+
+def _make_file(conn, token: str, run: str, make) -> str:
+    record = _file_record(conn, token)
+    if record is None or record.get("run") != run or record.get("phase") not in FILE_PHASES_IN_FLIGHT:
+        return "stale"  # another copy finished while this one waited for the lease
+    key = _file_key(token)
+    last = [0.0]
+    counts = {"done": 0, "total": int(record.get("total") or 0)}
+
+    def progress(done: int, total: int | None = None) -> None:
+        """Rows (pages) written so far; `total` once the maker knows it exactly."""
+        counts["done"] = done
+        if total is not None:
+            counts["total"] = total
+            conn.hset(key, "total", total)
+        now = time.monotonic()
+        if now - last[0] >= 0.25:  # a few writes a second at most
+            last[0] = now
+            conn.hset(key, "done", done)
+
+    conn.hset(key, mapping={"phase": "making", "done": 0})
+    part = None
+    try:
+        with make(json.loads(record["spec"]), int(record["user_id"]), progress) as download, _pdf_pages(progress):
+            suffix = os.path.splitext(download.filename)[1].lower() or ".bin"
+            path = export_path(f"bg_{token}{suffix}")
+            part = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            body = download.body
+            with open(part, "wb") as fh:
+                for chunk in [body] if isinstance(body, (bytes, bytearray)) else body:
+                    fh.write(chunk)
+            os.replace(part, path)
+            part = None
+    except BatchFileError as exc:
+        conn.hset(key, mapping={"phase": "refused", "message": str(exc)[:500]})
+        return "refused"
+    except BaseException:
+        conn.hset(key, mapping={"phase": "failed", "message": MSG_FILE_INTERRUPTED})
+        raise
+    finally:
+        if part is not None:
+            part.unlink(missing_ok=True)
+    # rows as counted while written (pages: as estimated, the layout may have made more or fewer)
+    total = counts["done"] if record.get("unit") == "rows" and counts["done"] else counts["total"]
+    conn.hset(
+        key,
+        mapping={
+            "phase": "done",
+            "done": total,
+            "total": total,
+            "filename": download.filename,
+            "mimetype": download.mimetype,
+            "size": path.stat().st_size,
+        },
+    )
+    log.info("file %s made: %s (%s bytes)", token, download.filename, path.stat().st_size)
+    return "done"
+
+
+def on_file_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback for a file job: it raised, timed out, or its worker died."""
+    token, run = job.args
+    conn = connection
+    record = _file_record(conn, token)
+    if record and record.get("run") == run and record.get("phase") in FILE_PHASES_IN_FLIGHT:
+        conn.hset(_file_key(token), mapping={"phase": "failed", "message": MSG_FILE_INTERRUPTED})
+
+
+def counted(export, progress):
+    """`export` (batch/export.py `Export`) with its rows counted as they are written."""
+
+    def rows():
+        n = 0
+        for values in export.rows():
+            n += 1
+            if n % 1000 == 0:
+                progress(n)
+            yield values
+        progress(n)
+
+    def xml_rows():
+        n = 0
+        for block in export.xml_rows():
+            n += block.count(b"<row>")
+            progress(n)
+            yield block
+
+    return replace(export, rows=rows, xml_rows=xml_rows if export.xml_rows is not None else None)
+
+
+@contextmanager
+def _pdf_pages(progress):
+    """Pages laid out so far, while WeasyPrint renders (its progress log names each page)."""
+    logger = logging.getLogger("weasyprint.progress")
+
+    class Pages(logging.Handler):
+        def emit(self, record):
+            if str(record.msg).startswith("Step 5") and record.args:
+                progress(int(record.args[0]))
+
+    handler = Pages()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # counted here, not written to the log
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def sweep_files(now: float | None = None) -> int:
+    """Remove the files made in the background that are older than BACKGROUND_FILE_HOURS."""
+    now = time.time() if now is None else now
+    keep = _file_keep()
+    removed = 0
+    for path in folder("exports").glob("bg_*"):
+        try:
+            if now - path.stat().st_mtime > keep:
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from models import BatchKind, BatchStage, Member, MemberStatus, Org, OrgLevel, db, member_numbers, utcnow, write_audit
+from models import (
+    ApplicationStatus,
+    BatchKind,
+    BatchStage,
+    Member,
+    MemberStatus,
+    Org,
+    OrgLevel,
+    OverAgeApplication,
+    db,
+    member_numbers,
+    utcnow,
+    write_audit,
+)
 from models.audit import insert_with_audit
 from models.scope import scope_filter
 from rules import Code
@@ -27,7 +40,8 @@ MEMBER_NOTES = [
     "（数字格式会丢失末尾几位，系统会提示“身份证号单元格为数字格式”）。",
     "3. 姓名中间不得有空格；少数民族姓名中的间隔号请用“·”。姓名前后的空格、身份证号中的空格和小写x会被自动修正，并在结果中提示。",
     "4. 年龄按入会当天的周岁计算：女性须大于16周岁、小于55周岁；男性须大于16周岁、小于60周岁。",
-    "5. 超龄但未办理正式退休手续（如局级干部、高级职称）的人员，须提供相关文件，经代办处同意后逐一办理入会；65周岁及以上不能参保。",
+    "5. 超龄但未办理正式退休手续（如局级干部、高级职称）的人员，须先通过【超龄例外申请】提供相关文件，"
+    "经代办处同意后再办理入会（逐一或批量均可，业务校验会提示“此会员超出投保年龄”）；65周岁及以上不能参保。",
     "6. 已入会的人员不能重复入会；在其他单位的会员请办理【会员调动】。同一文件中身份证号不能重复。",
     "7. 上传后先点【业务校验】查看结果，再点【业务办理】；失败的行可点【失败行下载】，改正后直接上传该文件。",
 ]
@@ -55,8 +69,9 @@ class MembersKind(Kind):
         ctx.org = org
 
     def check(self, table, ctx: Context) -> list[RowResult]:
-        """The one admission check (batch/admission.py) over the file's rows; no over-age exceptions
-        in a file (the manual: 逐一办理入会)."""
+        """The one admission check (batch/admission.py) over the file's rows.  An over-age person
+        (under 65) whom the agency agreed to (an approved 超龄例外申请 in scope) passes with the
+        warning OVER_AGE_AGREED: 业务校验 asks the manual's question, 【业务办理】 is its 确定."""
         name_i, id_i = table.columns["name"], table.columns["id_number"]
         widest = max(name_i, id_i)
 
@@ -72,7 +87,9 @@ class MembersKind(Kind):
                         False,
                     )
 
-        return check_admissions(requests(), AdmissionContext(ctx.user, ctx.today))
+        return check_admissions(
+            requests(), AdmissionContext(ctx.user, ctx.today, confirmed_over_age=True, agreed_exceptions=True)
+        )
 
     def assign(self, rows: list[RowResult], ctx: Context) -> None:
         """The new 会员编号, reserved in one statement, so the result file can show them."""
@@ -104,6 +121,7 @@ class MembersKind(Kind):
         )
         bulk_insert(db.session, Member.__table__, MEMBER_COLUMNS, data)
         _audit(ctx)
+        _grant_exceptions(rows, ctx)
         return len(data)
 
     # --- one pass per file (batch/stage.py) ----------------------------------------------------
@@ -171,7 +189,7 @@ class MembersKind(Kind):
             sa.literal(now, sa.DateTime),
             sa.literal(1, sa.Integer),
         ).where(s.c.batch_id == batch_id, s.c.code.is_(None))
-        return insert_with_audit(
+        n = insert_with_audit(
             Member.__table__,
             MEMBER_COLUMNS,
             select,
@@ -180,6 +198,8 @@ class MembersKind(Kind):
             uid,
             after={"batch_id": batch_id, "status": MemberStatus.NEW.value},
         )
+        _grant_exceptions(rows, ctx)
+        return n
 
 
 MEMBER_COLUMNS = [
@@ -198,6 +218,48 @@ MEMBER_COLUMNS = [
     "updated_at",
     "version",
 ]
+
+
+def _grant_exceptions(rows: list[RowResult], ctx: Context) -> None:
+    """The members this batch admitted over the age limit carry the agency's exception, as the 入会
+    form's do (views/members.py): flag, its reason, who approved; the request names its member.
+    Three statements whatever the count; none when no row of the file needed one."""
+    if not any(Code.OVER_AGE_AGREED in r.warnings for r in rows):
+        return
+    O = OverAgeApplication  # noqa: E741
+    A = sa.orm.aliased(OverAgeApplication)  # the exception found (O itself is what the UPDATE below names)
+    agreed = (
+        sa.select(A.id)
+        .where(A.id_number == Member.id_number, A.status == ApplicationStatus.APPROVED, scope_filter(A, ctx.user))
+        .order_by(A.decided_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    mine = sa.and_(Member.import_batch_id == ctx.batch.id, agreed.is_not(None))
+    db.session.execute(
+        sa.update(Member)
+        .where(mine)
+        .values(
+            over_age_exception=True,
+            over_age_note=sa.select(O.reason).where(O.id == agreed).scalar_subquery(),
+            over_age_approved_by_id=sa.select(O.decided_by_id).where(O.id == agreed).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        sa.update(O)
+        .where(O.id.in_(sa.select(agreed).where(mine)), O.member_id.is_(None))
+        .values(member_id=sa.select(Member.id).where(mine, Member.id_number == O.id_number).scalar_subquery())
+        .execution_options(synchronize_session=False)
+    )
+    write_audit(
+        "over_age",
+        "member",
+        sa.select(Member.id).where(mine),
+        ctx.user.id,
+        before={"over_age_exception": False},
+        after={"over_age_exception": True},
+    )
 
 
 def _audit(ctx: Context) -> None:

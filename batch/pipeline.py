@@ -37,6 +37,7 @@ WARNING_TEXT = {
     Code.ID_NORMALIZED: "身份证号已自动修正（去除空格、全角转半角、末位x改为大写）",
     Code.NAME_TRIMMED: "姓名前后空格已去除",
     Code.NAME_DOT_NORMALIZED: "姓名中的间隔号已统一为“·”",
+    Code.OVER_AGE_AGREED: Code.OVER_AGE_AGREED.message,
 }
 
 
@@ -101,6 +102,16 @@ class Outcome:
     @property
     def failed(self) -> list[RowResult]:
         return [r for r in self.results if not r.ok]
+
+    @property
+    def over_age_agreed(self) -> list[RowResult]:
+        """Passing rows over the age limit whom the agency agreed to: the manual's question is asked."""
+        return [r for r in self.results if r.ok and Code.OVER_AGE_AGREED in r.warnings]
+
+    @property
+    def fixed(self) -> list[RowResult]:
+        """Rows whose values were corrected (spaces, a lowercase x …)."""
+        return [r for r in self.results if any(w != Code.OVER_AGE_AGREED for w in r.warnings)]
 
     def as_json(self) -> dict:
         return {

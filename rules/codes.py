@@ -52,6 +52,8 @@ class Code(str, Enum):
     ID_NORMALIZED = "ID_NORMALIZED"
     NAME_TRIMMED = "NAME_TRIMMED"
     NAME_DOT_NORMALIZED = "NAME_DOT_NORMALIZED"
+    # over the limit, under 65, the agency agreed (超龄例外): the row goes on, the clerk is told
+    OVER_AGE_AGREED = "OVER_AGE_AGREED"
 
     def __str__(self) -> str:  # f"{code}" -> "ID_LENGTH", not "Code.ID_LENGTH"
         return self.value
@@ -118,6 +120,7 @@ _MESSAGES: dict[Code, str] = {
     Code.ID_NORMALIZED: "身份证号已自动修正（去除空格、全角转半角、末位x改为大写）",
     Code.NAME_TRIMMED: "姓名前后空格已去除",
     Code.NAME_DOT_NORMALIZED: "姓名中的间隔号已统一为“·”",
+    Code.OVER_AGE_AGREED: "此会员超出投保年龄，代办处已同意超龄例外",
 }
 
 _HINTS: dict[Code, str] = {
@@ -130,7 +133,9 @@ _HINTS: dict[Code, str] = {
     Code.NAME_MISMATCH: "请核对是否有空格和错别字",
 }
 
-WARNINGS: frozenset[Code] = frozenset({Code.ID_NORMALIZED, Code.NAME_TRIMMED, Code.NAME_DOT_NORMALIZED})
+WARNINGS: frozenset[Code] = frozenset(
+    {Code.ID_NORMALIZED, Code.NAME_TRIMMED, Code.NAME_DOT_NORMALIZED, Code.OVER_AGE_AGREED}
+)
 
 _FIELDS: dict[Code, frozenset[str]] = {
     code: frozenset(f for _, f, _, _ in Formatter().parse(msg) if f) for code, msg in _MESSAGES.items()

@@ -94,10 +94,10 @@ def test_the_manual_says_what_to_do_next(code, hint):
     assert code.hint == hint
 
 
-def test_only_the_fixes_are_warnings():
+def test_only_the_fixes_and_the_agreed_over_age_are_warnings():
     assert Code.ID_NORMALIZED.is_warning and Code.NAME_TRIMMED.is_warning
     assert not Code.ID_LENGTH.is_warning and not Code.NEEDS_CONFIRMATION.is_warning
-    assert {Code.ID_NORMALIZED, Code.NAME_TRIMMED, Code.NAME_DOT_NORMALIZED} == WARNINGS
+    assert {Code.ID_NORMALIZED, Code.NAME_TRIMMED, Code.NAME_DOT_NORMALIZED, Code.OVER_AGE_AGREED} == WARNINGS
 
 
 def test_a_success_has_no_code_and_no_message():

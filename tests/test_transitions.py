@@ -13,13 +13,17 @@ from test_policy_actions import a_set, confirm, execute, qs, status_of
 from models import (
     MEMBER_WORKFLOW,
     POLICY_WORKFLOW,
+    TERMINATION_WORKFLOW,
     WORKFLOWS,
     AuditLog,
     Policy,
     PolicyStatus,
+    TerminationApplication,
     Transition,
+    User,
     db,
 )
+from models import ApplicationStatus as AS
 from models.audit import ACTION_LABELS
 from models.org import Role
 
@@ -141,3 +145,57 @@ def test_the_cannot_edit_message_names_the_state_and_the_editable_states(app):
     Row.status = PolicyStatus.RETURNED
     assert POLICY_WORKFLOW.edit_refusal(Row()) is None
     assert MEMBER_WORKFLOW.noun == "会员"
+
+
+RECALL = Transition(
+    name="test-recall",
+    label="当前查询结果退回申请单位",
+    from_states=(AS.SUBMITTED,),
+    to_state=AS.NEW,
+    roles=frozenset({Role.OFFICE_STAFF}),
+    action="test_recall",
+    action_label="退回申请单位",
+    todo={AS.SUBMITTED: "测试：可退回的保单提前终止申请"},
+    note="测试用的转换，只在这个测试里声明。",
+)
+
+
+def test_a_transition_declared_only_in_a_test_on_an_application_is_a_button_and_a_to_do_of_the_office(app, client):
+    """The same for the one application workflow (保单提前终止, decided by the office): no code but
+    the declaration makes the office's button and to-do."""
+    TERMINATION_WORKFLOW.add(RECALL)
+    try:
+        login_as(app, client, "office1")
+        with app.app_context():
+            waiting = db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(TerminationApplication)
+                .where(
+                    TerminationApplication.status == AS.SUBMITTED,
+                    TerminationApplication.org.has(sa.text("org.path LIKE '/000/01/%'")),
+                )
+            )
+        assert _todo(client.get("/admin/").get_data(as_text=True), "测试：可退回的保单提前终止申请") == waiting
+        assert 'id="bulk-test-recall"' in client.get("/admin/terminations/").get_data(as_text=True)
+        login_as(app, client, "clerk1")
+        assert _todo(client.get("/admin/").get_data(as_text=True), "测试：可退回的保单提前终止申请") is None
+    finally:
+        TERMINATION_WORKFLOW.remove(RECALL)
+        ACTION_LABELS.pop("test_recall", None)
+
+
+def declared_todos(role) -> set[str]:
+    return {words for wf in WORKFLOWS for t in wf.transitions if role in t.roles for words in t.todo.values()}
+
+
+@pytest.mark.parametrize("username", ["clerk1", "agency1", "office1", "info1", "admin"])
+def test_every_to_do_on_首页_is_one_a_declaration_gives_and_every_declared_one_is_there(app, client, username):
+    """No to-do is counted by hand: the 首页 of each role lists exactly the to-dos that the declared
+    transitions of that role name (the office's 待审批的保单提前终止申请, the agency's 超龄例外 …)."""
+    login_as(app, client, username)
+    html = client.get("/admin/").get_data(as_text=True)
+    table = re.search(r'<table[^>]*id="todo-table".*?</table>', html, re.S)
+    shown = set(re.findall(r'<tr><td><a href="[^"]*">([^<]+)</a></td>', table.group(0))) if table else set()
+    with app.app_context():
+        role = db.session.scalar(sa.select(User.role).where(User.username == username))
+    assert shown == declared_todos(role)

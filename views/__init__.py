@@ -25,6 +25,7 @@ from models import (
 
 from .applications import ChangeView, OverAgeView, TransferView
 from .batches import BatchView
+from .downloads import DownloadView
 from .home import HomeView
 from .members import MemberAdmissionView, MemberQueryView
 from .policies import ExpiringPolicyView, PolicyView, ReceiptView
@@ -81,4 +82,5 @@ def init_admin(app) -> Admin:
     admin.add_view(UserView(User, s, name="用户", category=SYSTEM, endpoint="users"))
     admin.add_view(ProductView(Product, s, name="产品", category=SYSTEM, endpoint="products"))
     admin.add_view(AuditLogView(AuditLog, s, name="审计日志", category=SYSTEM, endpoint="audit"))
+    admin.add_view(DownloadView(name="后台生成的文件", endpoint="downloads"))  # not in the menu
     return admin

@@ -28,6 +28,7 @@ from models.storage import failures_path
 
 from . import remedies as remedy_views
 from .access import current_user
+from .downloads import background_action, background_export
 
 # In a view's `bulk_actions`: where the buttons of its workflow's declared transitions go
 # (models/workflow.py), read at each request, so a new declaration is a new button.
@@ -157,6 +158,8 @@ class BulkActionsMixin:
         params_form = action.form(prefix="p") if action.form else None
         if params_form is not None and hasattr(params_form, "prepare"):
             params_form.prepare()
+        if params_form is not None and action.params_scope is not None:
+            params_form.prepare_for(action.params_scope(ids))
         confirm = ConfirmForm()
         summary = summarize(self.model, ids, action)
         lines, refusal = action.precheck(ids, user) if action.precheck else ([], None)
@@ -182,6 +185,9 @@ class BulkActionsMixin:
                 if action.kind == "download":
                     from actions import Download
 
+                    queued = background_action(self, action, ids, user, expected, params)
+                    if queued is not None:  # a big file: a worker makes it, the clerk waits on its page
+                        return queued
                     out = action.run(ids, user, expected=expected, **params)
                     if isinstance(out, Download):
                         return download_response(out)
@@ -258,6 +264,9 @@ class BulkActionsMixin:
 
         if not self.can_export or export_type not in ("xlsx", "csv"):
             abort(403 if export_type in ("xlsx", "csv") else 404)
+        queued = background_export(self, export_type)
+        if queued is not None:  # a big export: a worker makes it, the clerk waits on its page
+            return queued
         export = self.export_rows()
         from actions import Download
 
