@@ -571,8 +571,14 @@ def _make_file(conn, token: str, run: str, make) -> str:
         return "stale"  # another copy finished while this one waited for the lease
     key = _file_key(token)
     last = [0.0]
+    counts = {"done": 0, "total": int(record.get("total") or 0)}
 
-    def progress(done: int) -> None:
+    def progress(done: int, total: int | None = None) -> None:
+        """Rows (pages) written so far; `total` once the maker knows it exactly."""
+        counts["done"] = done
+        if total is not None:
+            counts["total"] = total
+            conn.hset(key, "total", total)
         now = time.monotonic()
         if now - last[0] >= 0.25:  # a few writes a second at most
             last[0] = now
@@ -600,12 +606,14 @@ def _make_file(conn, token: str, run: str, make) -> str:
     finally:
         if part is not None:
             part.unlink(missing_ok=True)
-    total = int(record.get("total") or 0)
+    # rows as counted while written (pages: as estimated, the layout may have made more or fewer)
+    total = counts["done"] if record.get("unit") == "rows" and counts["done"] else counts["total"]
     conn.hset(
         key,
         mapping={
             "phase": "done",
             "done": total,
+            "total": total,
             "filename": download.filename,
             "mimetype": download.mimetype,
             "size": path.stat().st_size,
@@ -634,6 +642,7 @@ def counted(export, progress):
             if n % 1000 == 0:
                 progress(n)
             yield values
+        progress(n)
 
     def xml_rows():
         n = 0

@@ -30,7 +30,7 @@ import views.downloads as downloads
 from actions import Download
 from batch.export import Export
 from models import Member, Org, db
-from models.storage import folder
+from models.storage import folder, remove_partial_files
 
 TOKEN_URL = re.compile(r"/admin/downloads/([0-9a-f]{32})/$")
 
@@ -141,6 +141,8 @@ def test_a_list_export_over_the_threshold_is_made_by_the_worker_within_the_users
     with app.app_context():
         own = set(db.session.scalars(sa.select(Member.member_no).join(Org).where(Org.code == "010101")))
     assert {r[0] for r in sheet(got.get_data()).iter_rows(min_row=2, values_only=True)} == own
+    shown = client.get(f"/admin/downloads/{token}/progress/").get_json()
+    assert shown["done"] == shown["total"] == len(own) > 2  # the whole count, not the request's capped one
 
 
 @needs_redis
@@ -279,7 +281,7 @@ def test_rows_are_counted_as_they_are_written(app):
     seen = []
     export = Export(["a"], None, lambda: iter([[1]] * 2500))
     list(jobs.counted(export, seen.append).rows())
-    assert seen == [1000, 2000]
+    assert seen == [1000, 2000, 2500]
     blocks = Export(["a"], None, lambda: iter(()), xml_rows=lambda: iter([b"<row></row>" * 3, b"<row></row>" * 2]))
     list(jobs.counted(blocks, seen.append).xml_rows())
     assert seen[-2:] == [3, 5]
@@ -292,3 +294,83 @@ def test_pages_are_counted_while_a_pdf_is_laid_out(app):
     with jobs._pdf_pages(seen.append):
         render_pdf("policy_list.html", title="测", subtitle="", units=[], printed_on=date.today(), printed_by="x")
     assert seen and seen[0] == 1
+
+
+FILE_WORKER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from contextlib import contextmanager
+from app import create_app
+import views.downloads as downloads
+
+real = downloads.make
+
+@contextmanager
+def then_hang(spec, user_id, progress):
+    with real(spec, user_id, progress) as download:
+        inner = download.body
+
+        def chunks():
+            for chunk in inner:
+                yield chunk
+                open({marker!r}, "w").write("writing")
+                time.sleep(600)  # half the file written, the worker is killed here
+        download.body = chunks()
+        yield download
+
+downloads.make = then_hang
+app = create_app({{"SQLALCHEMY_DATABASE_URI": {db!r}, "SECRET_KEY": "test-secret", "SMS_BACKEND": "memory",
+                  "REDIS_URL": {redis!r}, "JOB_LEASE_SECONDS": 2, "STORAGE_DIR": {storage!r},
+                  "EXPORT_BACKGROUND_ROWS": 1}})
+with app.app_context():
+    from batch.jobs import work
+    work(burst=True)
+"""
+
+
+@needs_redis
+@pytest.mark.committed
+def test_a_worker_killed_mid_file_leaves_no_file_says_so_and_the_file_can_be_made_again(
+    app, client, tmp_path, background
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_jobs import ROOT
+
+    login_as(app, client, "clerk1")  # (the demo data, committed: the worker process sees it too)
+    token = queued_token(client.get("/admin/members/export/xlsx/"))
+    marker = tmp_path / "writing"
+    script = FILE_WORKER.format(
+        root=str(ROOT),
+        marker=str(marker),
+        db=app.config["SQLALCHEMY_DATABASE_URI"],
+        redis=REDIS_URL,
+        storage=app.config["STORAGE_DIR"],
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert worker.poll() is None, "the worker ended before writing"
+            assert time.monotonic() < deadline, "the worker did not start writing"
+            time.sleep(0.05)
+        assert client.get(f"/admin/downloads/{token}/progress/").get_json()["phase"] == "making"
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the machine goes away
+        worker.wait()
+    with app.app_context():
+        # only a .tmp was being written: no file to download; the next start clears it (its writer is gone)
+        assert [n for n in made_files(token) if not n.endswith(".tmp")] == []
+        assert remove_partial_files() >= 1 and made_files(token) == []
+    time.sleep(3)  # the lease runs out
+    shown = client.get(f"/admin/downloads/{token}/progress/").get_json()
+    assert shown["phase"] == "failed" and shown["again"] and "中途停止" in shown["message"]
+    assert client.get(f"/admin/downloads/{token}/file/").status_code == 302  # back to the page
+    client.post(f"/admin/downloads/{token}/again/", data={"csrf_token": csrf_token(client)})
+    work(app)
+    with app.app_context():
+        assert made_files(token) == [f"bg_{token}.xlsx"]
+    assert client.get(f"/admin/downloads/{token}/progress/").get_json()["phase"] == "done"

@@ -121,6 +121,8 @@ def make(spec: dict, user_id: int, progress):
         if spec["what"] == "export":
             if not view.can_export:
                 raise BatchFileError(MSG_NO_LONGER)
+            # the request only counted up to the threshold: the bar needs the whole count
+            progress(0, db.session.scalar(sa.select(sa.func.count()).select_from(view.current_query().subquery())))
             export = jobs.counted(view.export_rows(), progress)
             stem = f"{view.name}_{date.today():%Y%m%d}"
             if spec["export_type"] == "csv":
