@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from rules.spreadsheet import FORMULA_PREFIXES
+from rules.spreadsheet import FORMULA_PREFIXES, REPLACEMENT_CHARACTER
 
 from .result import _ILLEGAL, _XML, _static_parts, safe
 
@@ -162,15 +162,14 @@ _CELL_TEMPLATE = {
     "money": '<c s="2"><v>%s</v></c>',
     "date": '<c s="1"><v>%s</v></c>',
 }
-# what sends a line the general way, searched for in the UTF-8 bytes (no multi-byte character
-# holds a byte below 0x80): markup characters, COPY's escapes and NULL (a backslash), a space at
-# either end of a value, a value starting like a formula, a control character XML cannot hold
-_LINE_SPECIAL = (
-    (b"&", b"<", b">", b"\\", b" \t", b"\t ", b" \n", b"\n ")
-    + tuple(sep + c.encode() for sep in (b"\t", b"\n") for c in FORMULA_PREFIXES if c not in "\t\r")
-    + tuple(bytes([c]) for c in range(1, 32) if c not in (9, 10, 13))
-)
-_LINE_START = tuple(c.encode() for c in FORMULA_PREFIXES if c not in "\t\r") + (b" ",)
+# What sends a block (or a line) the general way.  Bytes that may stand anywhere: markup
+# characters, COPY's escapes and NULL (a backslash), the control characters XML cannot hold; found
+# in one pass (`translate` deletes every other byte).  Then a value starting like a formula or with
+# a space, or ending with a space: two-byte patterns, each searched for only when its character is
+# there at all (no multi-byte UTF-8 character holds a byte below 0x80).
+_SPECIAL_BYTES = b"&<>\\" + bytes(c for c in range(32) if c not in (9, 10))
+_NOT_SPECIAL = bytes(range(256)).translate(None, _SPECIAL_BYTES)
+_STARTS = tuple(c.encode() for c in FORMULA_PREFIXES if c not in "\t\r") + (b" ",)
 _COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
 
@@ -233,8 +232,15 @@ def _copy_row_slow(line: str, kinds) -> str:
     return "<row>" + "".join(parts) + "</row>"
 
 
-def _plain_line(line: bytes) -> bool:
-    return not line.startswith(_LINE_START) and not any(p in line for p in _LINE_SPECIAL)
+def _plain_copy(data: bytes) -> bool:
+    """Whether COPY text `data` (whole lines, or one line between separators) holds only values
+    that go into the sheet as they are: about 30 ms a megabyte fewer than a search per pattern."""
+    if data.translate(None, _NOT_SPECIAL) or data.startswith(_STARTS):
+        return False
+    for c in _STARTS:
+        if c in data and (b"\t" + c in data or b"\n" + c in data):
+            return False
+    return b" " not in data or not (b" \t" in data or b" \n" in data)
 
 
 def rows_from_copy(blocks: Iterable[bytes], kinds: Sequence[str]) -> Iterator[bytes]:
@@ -245,13 +251,13 @@ def rows_from_copy(blocks: Iterable[bytes], kinds: Sequence[str]) -> Iterator[by
         lines = block.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
-        if _plain_line(block):
+        if _plain_copy(block):
             yield b"".join([template % tuple(line.split(b"\t")) for line in lines])
             continue
         out = []
         for line in lines:
             fields = line.split(b"\t")
-            if len(fields) == width and _plain_line(b"\t" + line + b"\t"):
+            if len(fields) == width and _plain_copy(b"\t" + line + b"\t"):
                 out.append(template % tuple(fields))
             else:
                 out.append(_clean(_copy_row_slow(line.decode(), kinds)).encode())
@@ -338,8 +344,9 @@ def stream_xlsx(
 
 
 def _clean(text: str) -> str:
-    """Control characters XML cannot hold (and Excel refuses) are dropped, one scan per chunk."""
-    return _ILLEGAL.sub("", text) if _ILLEGAL.search(text) else text
+    """Control characters XML cannot hold (and Excel refuses) are shown as �, as
+    `rules.worksheet_text` does for a value (markup holds none): one scan per chunk."""
+    return _ILLEGAL.sub(REPLACEMENT_CHARACTER, text) if _ILLEGAL.search(text) else text
 
 
 @dataclass

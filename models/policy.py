@@ -63,6 +63,7 @@ POLICY_LIVE = (PolicyStatus.AGENCY_REPORTED, PolicyStatus.EFFECTIVE)
 IN_FLIGHT_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in POLICY_IN_FLIGHT))
 LIVE_KEY = ("member_id", "product_id", "expected_effective_date")
 LIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in POLICY_LIVE))
+EFFECTIVE_SQL = f"status = '{PolicyStatus.EFFECTIVE.value}'"
 
 
 class Policy(Timestamps, Versioned, db.Model):
@@ -127,6 +128,18 @@ class Policy(Timestamps, Versioned, db.Model):
             sqlite_where=sa.text(LIVE_SQL),
         ),
         sa.Index("ix_policy_expiry_date", "expiry_date"),
+        # 即将到期订单 and its export read 打印生效 policies in (到期日期, id) order (issue 11).  At 3M
+        # policies, 200,000 of them: with ix_policy_expiry_date alone PostgreSQL reads 444,394 rows
+        # in parallel and sorts them (Incremental Sort, 3.4 s); here the rows come in order, the
+        # LIMIT stops the scan at 200,000 and workers join them (1.9 s, EXPLAIN ANALYZE).  A month:
+        # the same order without a sort.  Only effective rows are in it.
+        sa.Index(
+            "ix_policy_effective_expiry",
+            "expiry_date",
+            "id",
+            postgresql_where=sa.text(EFFECTIVE_SQL),
+            sqlite_where=sa.text(EFFECTIVE_SQL),
+        ),
         # Columns that most rows leave empty are indexed only where they are set (issue 13): a new
         # policy, and every state change of one not yet effective, then writes no entry into them
         # (a non-HOT UPDATE adds an entry to every index whose predicate the new row meets).
