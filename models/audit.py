@@ -125,6 +125,11 @@ FIELD_LABELS = {
     "policy_id": "保单",
     "event_date": "出险日期",
     "amount_paid": "赔付金额",
+    # what the applications' approvals and the transfer look-up record
+    "application_id": "申请编号",
+    "applications": "保单提前终止申请编号",
+    "term": "查找内容（证件号或会员号）",
+    "found": "是否找到",
 }
 
 # fields an audit row keeps but a clerk need not read (they change with every save)

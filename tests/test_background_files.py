@@ -374,3 +374,33 @@ def test_a_worker_killed_mid_file_leaves_no_file_says_so_and_the_file_can_be_mad
     with app.app_context():
         assert made_files(token) == [f"bg_{token}.xlsx"]
     assert client.get(f"/admin/downloads/{token}/progress/").get_json()["phase"] == "done"
+
+
+@needs_redis
+def test_the_termination_forms_of_the_ticked_rows_are_printed_by_the_worker_with_the_requests_address(
+    app, as_user, background, monkeypatch
+):
+    from test_terminations import created, effective
+
+    import actions.terminations as terminations
+
+    client = as_user("clerk1")
+    one = created(client, effective(app, 1, name="测后台终止"))
+    two = created(client, effective(app, 1, name="测后台终止乙"))
+    _, n = confirm(client, "print", f"ids={two}", endpoint="terminations")
+    resp = client.post(
+        f"/admin/terminations/bulk/print/?ids={two}", data={"csrf_token": csrf_token(client), "expected": n}
+    )
+    token = queued_token(resp)
+    shown = client.get(f"/admin/downloads/{token}/progress/").get_json()
+    assert (shown["total"], shown["unit"]) == (1, "页")  # one page per application
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "http://elsewhere.example.org")  # not what the worker uses
+    coded = []
+    real = terminations.qr_png
+    monkeypatch.setattr(terminations, "qr_png", lambda text, *a, **kw: coded.append(text) or real(text, *a, **kw))
+    work(app)
+    got = client.get(f"/admin/downloads/{token}/file/")
+    assert got.mimetype == "application/pdf"
+    text = pdf_text(got.get_data())
+    assert f"申请编号：{two}" in text and f"申请编号：{one}" not in text  # the ticked row only
+    assert coded == [f"http://localhost/admin/terminations/details/?id={two}"]  # the request's own address

@@ -98,6 +98,8 @@ def value_text(entity: str, key: str, value, names: dict | None = None) -> str:
             return str(value)
     if isinstance(value, bool):
         return "是" if value else "否"
+    if column is not None and isinstance(column.type, sa.Boolean) and value in (0, 1):
+        return "是" if value else "否"  # SQLite's JSON keeps a boolean of INSERT … SELECT as 0/1
     target = _reference(entity, key)
     if target is not None and isinstance(value, int):
         return (names or {}).get((target, value)) or f"编号 {value}"
@@ -125,13 +127,16 @@ def change_lines(row, names: dict | None = None) -> tuple[list[str], list[str]]:
     label = lambda k: field_label(entity, k)  # noqa: E731
     text = lambda k, v: value_text(entity, k, v, names)  # noqa: E731
     if before and after:  # an edit: the fields it changed, and what else the action set
-        old = [f"{label(k)}: {text(k, v)}" for k, v in before.items() if k not in NOISE_FIELDS]
-        new = [
-            f"{label(k)}: {text(k, v)}{ARROW}{text(k, after.get(k))}"
-            for k, v in before.items()
-            if k not in NOISE_FIELDS
+        keys = [k for k in before if k not in NOISE_FIELDS]
+        changed = [k for k in keys if k in after and text(k, before[k]) != text(k, after[k])]
+        keys = changed or keys  # a field kept as it was is no news (unless nothing changed at all)
+        old = [f"{label(k)}: {text(k, before[k])}" for k in keys]
+        new = [f"{label(k)}: {text(k, before[k])}{ARROW}{text(k, after.get(k))}" for k in keys]
+        extra = [
+            f"{label(k)}: {text(k, v)}"
+            for k, v in after.items()
+            if k not in before and k not in NOISE_FIELDS and v not in (None, "")
         ]
-        extra = [f"{label(k)}: {text(k, v)}" for k, v in after.items() if k not in before and k not in NOISE_FIELDS]
         if row.action == "update":
             extra = []  # an edit's "after" is the whole record: only what changed is news
         return old, new + extra
