@@ -409,3 +409,42 @@ def test_from_a_policy_batch_a_wrong_name_becomes_a_change_application_in_one_st
         member_no,
     )
     assert (status, new_name) == ("SUBMITTED", wrong)
+
+
+def test_新会员投保_asks_the_manuals_question_for_a_member_with_the_agencys_exception(page, live_server):
+    """Manual 一(二)2 with 一(四)9: 财务确认 → 【搜索】 → 【投保】: the confirmation page names the member over
+    the age limit whom the agency agreed to and asks "此会员超出投保年龄，是否继续投保"; ticked, she is enrolled."""
+    member_no, name, id_number = _free_member(live_server, "010101", skip=9)
+    birth = date.today().replace(year=date.today().year - 58) - timedelta(days=40)  # a woman of 58
+    first17 = f"130102{birth:%Y%m%d}77{2}"
+    old_id = first17 + id_check_digit(first17)
+    with sqlite3.connect(live_server.db_path) as conn:  # the agency's decision, as its approval leaves it
+        conn.execute(
+            "UPDATE member SET id_number = ?, gender = 'F', birth_date = ?, over_age_exception = 1, "
+            "over_age_note = '局级干部，未办理正式退休手续' WHERE member_no = ?",
+            (old_id, birth.isoformat(), member_no),
+        )
+    login(page, live_server, "clerk1")
+    _menu(page, "会员管理", "入会管理")
+    page.goto(f"{live_server.url}/admin/members/?status=CONFIRMED&member_no={member_no}")
+    page.locator("#bulk-enrol").click()
+    expect(page.locator("#bulk-confirm")).to_contain_text("此会员超出投保年龄，是否继续投保")
+    expect(page.locator("#bulk-confirm")).to_contain_text(name)
+    p03 = page.locator("#p-product option", has_text="职工意外伤害互助保障").get_attribute("value")
+    page.select_option("#p-product", value=p03)
+    page.fill("#p-amount", "20")
+    next_month = (date.today().replace(day=1) + timedelta(days=32)).replace(day=1)
+    page.fill("#p-effective", next_month.isoformat())
+    page.press("#p-effective", "Tab")
+    page.check("#p-confirm_over_age")
+    shot(page, "over_age_enrol_question")
+    page.locator("#bulk-submit").click()
+    expect(page.locator("body")).to_contain_text("已投保 1 人")
+    ((status,),) = _query(
+        live_server,
+        "SELECT p.status FROM policy p JOIN member m ON m.id = p.member_id WHERE m.member_no = ? "
+        "AND p.expected_effective_date = ?",
+        member_no,
+        next_month.isoformat(),
+    )
+    assert status == "NEW"
