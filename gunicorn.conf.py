@@ -12,6 +12,12 @@ worker_class = "gthread"
 threads = 4
 timeout = 120  # a 100,000-row file checked inline (no Redis) takes a few seconds; never minutes
 graceful_timeout = 30
+# An idle keep-alive connection is kept this long (gthread parks it in the poller: no thread). With
+# gunicorn's default of 2 s, a client whose next request comes about 2 s after its last one can send it
+# just as the server closes the connection, and gets "Connection reset by peer" (the load test's 2
+# errors: its clerks pause 1-3 s). Longer than a proxy's idle time (nginx upstream keepalive_timeout,
+# a cloud load balancer's 60 s), so the side that sends requests is the one that closes.
+keepalive = 75
 max_requests = 5000  # recycle workers now and then (memory of big files), staggered
 max_requests_jitter = 500
 control_socket_disable = True  # no `gunicornc` admin socket in ~/.gunicorn (several servers may share a machine)

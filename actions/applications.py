@@ -41,11 +41,11 @@ from models import (
     utcnow,
 )
 from models import ApplicationStatus as AS
-from models.audit import ACTION_LABELS
+from models.audit import ACTION_LABELS, audit_select
 from rules import check_age
 from rules.age import AGE_HARD_LIMIT
 
-from .base import Result, audit_select, json_object, transition
+from .base import Result, json_object, transition
 from .workflow import special, transition_values
 
 # what approval does to a member, as the audit log names it

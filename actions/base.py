@@ -17,7 +17,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from models import AuditLog, db, utcnow, write_audit
-from models.audit import audit_select, insert_audit_select, json_or_null  # noqa: F401  (audit_select: for the actions)
+from models.audit import insert_audit_select, json_or_null
 
 
 @dataclass

@@ -346,6 +346,25 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
     return out
 
 
+# what a new policy row is written with, in this order (create_policies, the staged write)
+POLICY_COLUMNS = [
+    "member_id",
+    "product_id",
+    "org_id",
+    "shares",
+    "amount",
+    "expected_effective_date",
+    "expiry_date",
+    "status",
+    "renewed_from_id",
+    "import_batch_id",
+    "created_by_id",
+    "created_at",
+    "updated_at",
+    "version",
+]
+
+
 def create_policies(
     results: list[RowResult], ctx: EnrolContext, batch_id: int | None = None, action: str = "create"
 ) -> int:
@@ -355,22 +374,7 @@ def create_policies(
         return 0
     now, uid = utcnow(), ctx.user.id
     marker = now  # created_at identifies this write's rows for the audit INSERT … SELECT
-    columns = [
-        "member_id",
-        "product_id",
-        "org_id",
-        "shares",
-        "amount",
-        "expected_effective_date",
-        "expiry_date",
-        "status",
-        "renewed_from_id",
-        "import_batch_id",
-        "created_by_id",
-        "created_at",
-        "updated_at",
-        "version",
-    ]
+    columns = POLICY_COLUMNS
     if db.session.get_bind().dialect.name == "postgresql":
         _copy_policies(ok, ctx, columns, batch_id, uid, marker, now)
     else:
@@ -427,24 +431,6 @@ def created_after(ctx: EnrolContext, batch_id) -> dict:
         "expected_effective_date": ctx.effective.isoformat(),
         "batch_id": batch_id,
     }
-
-
-POLICY_COLUMNS = [
-    "member_id",
-    "product_id",
-    "org_id",
-    "shares",
-    "amount",
-    "expected_effective_date",
-    "expiry_date",
-    "status",
-    "renewed_from_id",
-    "import_batch_id",
-    "created_by_id",
-    "created_at",
-    "updated_at",
-    "version",
-]
 
 
 def policy_facts_changed(ctx: EnrolContext, stage, batch_id: int) -> bool:

@@ -311,14 +311,18 @@ def check_batch(batch: ImportBatch, user, progress=_no_progress) -> Outcome:
 def _store_failed(batch: ImportBatch, results: list[RowResult]) -> None:
     """业务校验 keeps its failed rows' outcomes (replacing an earlier check's): the 失败行下载 and the
     remedies are made from them, by anyone, without checking again (GET never writes)."""
-    _clear_outcomes(batch.id)
-    failed = [r for r in results if not r.ok]
-    if failed:
+    _store_outcomes(batch.id, [r for r in results if not r.ok])
+
+
+def _store_outcomes(batch_id: int, results: list[RowResult]) -> None:
+    """These rows' outcomes replace whatever the batch kept before."""
+    _clear_outcomes(batch_id)
+    if results:
         bulk_insert(
             db.session,
             ImportRow.__table__,
             ["batch_id", "row_no", "status", "code", "message", "warnings"],
-            _outcome_rows(batch.id, failed),
+            _outcome_rows(batch_id, results),
         )
 
 
@@ -371,25 +375,10 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
             result = ResultInBackground(result_path(batch), table, results, extra=kind.result_extra)
             with gc_paused():
                 created = kind.write(ok_rows, ctx) if ok_rows else 0
-            _clear_outcomes(batch.id)
-            bulk_insert(
-                db.session,
-                ImportRow.__table__,
-                ["batch_id", "row_no", "status", "code", "message", "warnings"],
-                _outcome_rows(batch.id, results),
-            )
-            stage.clear_stage(batch.id)
-            _count(batch, results)
-            batch.created_rows = created
-            batch.status = BatchStatus.PROCESSED
-            batch.message = None
-            batch.processed_at = utcnow()
-            batch.stage_key = None
-            db.session.commit()
-        except sa.exc.IntegrityError:
-            db.session.rollback()
-            if result is not None:
-                result.discard()
+            _store_outcomes(batch.id, results)
+            _mark_processed(batch, results, created)
+        except sa.exc.IntegrityError as exc:
+            _abandon(result, exc)
             if attempt == WRITE_ATTEMPTS:
                 raise BatchFileError(
                     "办理时发现部分人员刚刚已被其他操作办理，本次没有写入任何数据，请重新【业务校验】后再办理"
@@ -397,21 +386,43 @@ def process_batch(batch: ImportBatch, user, result_file: str | Path | None = Non
             begin_write()
             _lock(batch)
             continue
-        except Exception:
-            db.session.rollback()
-            if result is not None:
-                result.discard()
+        except BaseException as exc:
+            _abandon(result, exc)
             raise
-        except BaseException:
-            if result is not None:
-                result.discard()
-            raise
-        progress("write", len(ok_rows), len(ok_rows))
-        outcome = Outcome(batch, table, results, created)
-        result.finish(copy_to=result_file or None)  # written once; --result gets a copy of it
-        stage.drop_checked(batch)
-        return outcome
+        return _processed(batch, table, results, created, result, result_file, progress)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _mark_processed(batch: ImportBatch, results: list[RowResult], created: int) -> None:
+    """The batch 已办理, committed with its rows, their outcomes and their audit rows."""
+    stage.clear_stage(batch.id)
+    _count(batch, results)
+    batch.created_rows = created
+    batch.status = BatchStatus.PROCESSED
+    batch.message = None
+    batch.processed_at = utcnow()
+    batch.stage_key = None
+    db.session.commit()
+
+
+def _abandon(result: ResultInBackground | None, exc: BaseException) -> None:
+    """A write that failed leaves nothing: its transaction is rolled back (unless the process is
+    being stopped) and its result file never put in place."""
+    if isinstance(exc, Exception):
+        db.session.rollback()
+    if result is not None:
+        result.discard()
+
+
+def _processed(batch, table, results, created, result, result_file, progress) -> Outcome:
+    """After the commit: the result file put in place (written once; --result gets a copy of it)
+    and what 业务校验 kept for this batch let go."""
+    done = sum(1 for r in results if r.ok)
+    progress("write", done, done)
+    outcome = Outcome(batch, table, results, created)
+    result.finish(copy_to=result_file or None)
+    stage.drop_checked(batch)
+    return outcome
 
 
 def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress) -> Outcome | None:
@@ -453,13 +464,7 @@ def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress
             raise stage.StageStale
         _clear_outcomes(batch.id)  # the check's failed rows make way for every row's outcome
         stage.outcomes_from_stage(batch.id)
-        stage.clear_stage(batch.id)
-        _count(batch, results)
-        batch.created_rows = created
-        batch.status = BatchStatus.PROCESSED
-        batch.processed_at = utcnow()
-        batch.stage_key = None
-        db.session.commit()
+        _mark_processed(batch, results, created)
     except (sa.exc.IntegrityError, stage.StageStale):
         # a unique index refused a row, or the stage lost rows: check the file again
         if savepoint is not None and savepoint.is_active:
@@ -468,18 +473,10 @@ def _process_staged(batch: ImportBatch, user, result_file, progress=_no_progress
             db.session.rollback()
         result.discard()
         return None
-    except Exception:
-        db.session.rollback()
-        result.discard()
+    except BaseException as exc:
+        _abandon(result, exc)
         raise
-    except BaseException:
-        result.discard()
-        raise
-    progress("write", len(ok_rows), len(ok_rows))
-    outcome = Outcome(batch, table, results, created)
-    result.finish(copy_to=result_file or None)
-    stage.drop_checked(batch)
-    return outcome
+    return _processed(batch, table, results, created, result, result_file, progress)
 
 
 def _outcome_rows(batch_id: int, results: list[RowResult]) -> CopyRows:

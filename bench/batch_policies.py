@@ -34,6 +34,8 @@ import common  # noqa: E402
 import gen_large  # noqa: E402
 from common import Timer, connect, log  # noqa: E402
 
+from batch.enrolment import POLICY_COLUMNS  # noqa: E402
+
 BUDGET_S = 2.0
 BUDGET_RSS_MB = 300
 RATIO_TARGET = 1.3  # total ≤ 1.3 × the floor measured in the same run (issue 13)
@@ -242,22 +244,7 @@ def main() -> None:
 # --- the measured part (child) ---------------------------------------------------------------
 
 # the columns batch/enrolment.py writes, as the floor's COPY sends them
-FLOOR_COLUMNS = [
-    "member_id",
-    "product_id",
-    "org_id",
-    "shares",
-    "amount",
-    "expected_effective_date",
-    "expiry_date",
-    "status",
-    "renewed_from_id",
-    "import_batch_id",
-    "created_by_id",
-    "created_at",
-    "updated_at",
-    "version",
-]
+FLOOR_COLUMNS = POLICY_COLUMNS
 
 
 def _phase_timers() -> dict:

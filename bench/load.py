@@ -51,6 +51,7 @@ SMS_LINE = re.compile(r"SMS to \S+ for (\S+): (\d{6})")
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 EXPECTED = re.compile(r'name="expected" value="(\d+)"')
 RUN_URL = re.compile(r"/admin/batches/run/(\d+)/$")
+LOOPBACK = {"http": None, "https": None}  # never through a proxy named in the environment
 
 
 def free_port() -> int:
@@ -141,7 +142,7 @@ class Servers:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=5, proxies=LOOPBACK).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -264,6 +265,7 @@ class Clerk(threading.Thread):
         self.p, self.servers, self.stats, self.deadline, self.think = person, servers, stats, deadline, think
         self.rnd = random.Random(seed)
         self.http = requests.Session()
+        self.http.trust_env = False  # loopback only: no proxy or .netrc from the environment
         self.http.headers["X-Forwarded-For"] = person["ip"]  # as the trusted proxy would report the clerk
         self.done_files: list[tuple[str, bytes]] = []
 

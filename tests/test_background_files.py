@@ -20,7 +20,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 from conftest import csrf_token, login_as
-from pdftext import pdf_text, squeeze
+from pdftext import pdf_pages, pdf_text, squeeze
 from test_exports import FIRST, NEXT, expiring_in
 from test_jobs import REDIS_URL, needs_redis, work
 from test_policy_actions import confirm
@@ -157,6 +157,8 @@ def test_a_big_printed_list_is_made_by_the_worker(app, as_user, background):
     assert got.mimetype == "application/pdf"
     flat = squeeze(pdf_text(got.get_data()))
     assert "即将到期保单清单" in flat and "测后台打印" in flat
+    shown = client.get(f"/admin/downloads/{token}/progress/").get_json()
+    assert shown["done"] == shown["total"] == pdf_pages(got.get_data())  # the pages as laid out
 
 
 @needs_redis
@@ -374,3 +376,33 @@ def test_a_worker_killed_mid_file_leaves_no_file_says_so_and_the_file_can_be_mad
     with app.app_context():
         assert made_files(token) == [f"bg_{token}.xlsx"]
     assert client.get(f"/admin/downloads/{token}/progress/").get_json()["phase"] == "done"
+
+
+@needs_redis
+def test_the_termination_forms_of_the_ticked_rows_are_printed_by_the_worker_with_the_requests_address(
+    app, as_user, background, monkeypatch
+):
+    from test_terminations import created, effective
+
+    import actions.terminations as terminations
+
+    client = as_user("clerk1")
+    one = created(client, effective(app, 1, name="测后台终止"))
+    two = created(client, effective(app, 1, name="测后台终止乙"))
+    _, n = confirm(client, "print", f"ids={two}", endpoint="terminations")
+    resp = client.post(
+        f"/admin/terminations/bulk/print/?ids={two}", data={"csrf_token": csrf_token(client), "expected": n}
+    )
+    token = queued_token(resp)
+    shown = client.get(f"/admin/downloads/{token}/progress/").get_json()
+    assert (shown["total"], shown["unit"]) == (1, "页")  # one page per application
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "http://elsewhere.example.org")  # not what the worker uses
+    coded = []
+    real = terminations.qr_png
+    monkeypatch.setattr(terminations, "qr_png", lambda text, *a, **kw: coded.append(text) or real(text, *a, **kw))
+    work(app)
+    got = client.get(f"/admin/downloads/{token}/file/")
+    assert got.mimetype == "application/pdf"
+    text = pdf_text(got.get_data())
+    assert f"申请编号：{two}" in text and f"申请编号：{one}" not in text  # the ticked row only
+    assert coded == [f"http://localhost/admin/terminations/details/?id={two}"]  # the request's own address

@@ -62,3 +62,20 @@ def test_every_kept_file_lives_under_the_storage_folder(app):
             assert path.resolve().is_relative_to(root.resolve()), path
         with pytest.raises(ValueError):
             storage.folder("../elsewhere")
+
+
+def test_the_public_address_of_the_qr_codes_is_a_setting_with_the_others(app, tmp_path):
+    cfg = config.load(str(tmp_path), {"PUBLIC_URL": "https://huzhu.example.org/"})
+    assert cfg["PUBLIC_URL"] == "https://huzhu.example.org/"
+    assert config.load(str(tmp_path), {})["PUBLIC_URL"] == "http://127.0.0.1:5000"
+    from actions.receipts import verify_url
+    from actions.terminations import application_url
+
+    with app.app_context():  # outside a request (a worker, a command): the setting's address
+        old = app.config["PUBLIC_URL"]
+        app.config["PUBLIC_URL"] = "https://huzhu.example.org/"
+        try:
+            assert verify_url("2026-000001") == "https://huzhu.example.org/admin/receipts/verify/2026-000001"
+            assert application_url(7) == "https://huzhu.example.org/admin/terminations/details/?id=7"
+        finally:
+            app.config["PUBLIC_URL"] = old

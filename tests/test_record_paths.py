@@ -84,3 +84,31 @@ def test_the_export_has_the_member_number_as_text_not_a_link(app, client):
     for endpoint in ("members", "member_query", "policies", "expiring"):
         csv = client.get(f"/admin/{endpoint}/export/csv/").get_data(as_text=True)
         assert re.search(r"(^|,)\d{10},", csv, re.M) and "<a " not in csv, endpoint
+
+
+def _rows(html):
+    """(ids named by the row's icons and links, the row's HTML) per list row."""
+    bodies = [b for b in html.split("<tr>") if 'class="list-buttons-column"' in b]
+    return [(set(re.findall(r'\?id=(\d+)&amp;|name="id" type="hidden" value="(\d+)"', b)), b) for b in bodies]
+
+
+def test_each_rows_icons_open_and_delete_that_row_and_a_locked_row_has_only_its_details(app, client):
+    """The view, edit and delete icons of a list row are built once per page (views/base.py:
+    row_actions_html): each row's icons still lead to that row, and a row that may no longer
+    change shows only 查看."""
+    login_as(app, client, "clerk1")
+    with app.app_context():
+        numbers = dict(db.session.execute(sa.select(Member.member_no, Member.id)).all())
+    rows = _rows(client.get("/admin/members/?status=NEW").get_data(as_text=True))
+    assert len(rows) > 1
+    for found, body in rows:
+        ids = {a or b for a, b in found}
+        (pk,) = ids  # every icon and link of the row names the same record …
+        (no,) = re.findall(r">(\d{10})</a>", body)
+        assert numbers[no] == int(pk)  # … the row's own member
+        assert f"/admin/members/details/?id={pk}&amp;" in body and f"/admin/members/edit/?id={pk}&amp;" in body
+        assert f'name="id" type="hidden" value="{pk}"' in body and "data-confirm=" in body
+    locked = _rows(client.get("/admin/members/?status=CONFIRMED").get_data(as_text=True))
+    assert locked and all(
+        "/admin/members/details/?id=" in b and "/edit/?id=" not in b and "/delete/" not in b for _, b in locked
+    )

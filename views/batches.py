@@ -148,15 +148,18 @@ class BatchView(ScopedModelView):
 
     @expose("/run/<int:batch_id>/", methods=("GET",))
     def run_view(self, batch_id):
-        batch = self._batch(batch_id)
+        return self._run_page(self._batch(batch_id))
+
+    def _run_page(self, batch, outcome=None, stage=None):
+        """The batch's page: its state and buttons, and what a 业务校验/业务办理 just found."""
         return self.render(
             "admin/batch_run.html",
             batch=batch,
-            outcome=None,
-            stage=None,
+            outcome=outcome,
+            stage=stage,
             earlier=earlier_upload(batch),
             may_run=self._may_run(batch),
-            remedies=self._remedies(batch, None),
+            remedies=self._remedies(batch, outcome),
             job=job_state(batch),
         )
 
@@ -220,16 +223,7 @@ class BatchView(ScopedModelView):
             flash(error, "error")
         elif outcome is None:
             return redirect(self.get_url(".run_view", batch_id=batch.id))
-        return self.render(
-            "admin/batch_run.html",
-            batch=batch,
-            outcome=outcome,
-            stage=stage,
-            earlier=earlier_upload(batch),
-            may_run=self._may_run(batch),
-            remedies=self._remedies(batch, outcome),
-            job=job_state(batch),
-        )
+        return self._run_page(batch, outcome, stage)
 
     @expose("/run/<int:batch_id>/result/")
     def result_view(self, batch_id):

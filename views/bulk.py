@@ -192,22 +192,11 @@ class BulkActionsMixin:
                     if isinstance(out, Download):
                         return download_response(out)
                     warning = out.message  # refused (e.g. too many rows to print): say why, change nothing
-                    return self.render(
-                        "admin/bulk_confirm.html",
-                        action=action,
-                        summary=summary,
-                        params_form=params_form,
-                        confirm=confirm,
-                        warning=warning,
-                        lines=lines,
-                        refusal=refusal,
-                        filters=self.active_filter_text(),
-                        list_url=self.list_url(),
-                    )
-                result = run_with_retries(action, ids, user, expected, params)
-                if result is None:
-                    warning = CONFLICT
-                    summary = summarize(self.model, ids, action)
+                else:
+                    result = run_with_retries(action, ids, user, expected, params)
+                    if result is None:
+                        warning = CONFLICT
+                        summary = summarize(self.model, ids, action)
             if result is not None:
                 flash(result.message, "success" if result.done else "warning")
                 if result.link and result.done:
