@@ -210,3 +210,91 @@ def test_the_database_path_and_the_python_path_write_the_same_cells(app):
     assert {row[-1] for row in general[1:]} == {"打印生效"}
     if postgres:
         assert export.xml_rows is not None  # the comparison above was between two paths
+
+
+def _month_ids(app, first: date, org="010101") -> set[int]:
+    last = parse_month(f"{first:%Y-%m}")[1]
+    with app.app_context():
+        return set(
+            db.session.scalars(
+                sa.select(Policy.id)
+                .join(Org, Org.id == Policy.org_id)
+                .where(
+                    Org.code == org, Policy.status == PolicyStatus.EFFECTIVE, Policy.expiry_date.between(first, last)
+                )
+            )
+        )
+
+
+def test_quan_bu_lists_every_month_and_the_default_is_next_month(app, as_user):
+    """月份 全部 → 【搜索】 (`?month=all`): every month's policies, on every page; no month in the
+    address (the screen opened, or 【重置】): next month, shown selected."""
+    expiring_in(app, FIRST, "测全部下月")
+    expiring_in(app, add_months(FIRST, 2), "测全部后月")
+    client = as_user("clerk1")
+    html = client.get("/admin/expiring/?month=all&page_size=100").get_data(as_text=True)
+    assert "测全部下月" in html and "测全部后月" in html and '<option value="all" selected>全部</option>' in html
+    html = client.get("/admin/expiring/?month=all&page_size=1").get_data(as_text=True)
+    assert "month=all" in html.split('class="pagination')[1].split("</ul>")[0]  # page 2 is still 全部
+    html = client.get("/admin/expiring/?page_size=100").get_data(as_text=True)
+    assert "测全部下月" in html and "测全部后月" not in html and f'value="{NEXT}" selected' in html
+    page, n = confirm(client, "export", "month=all", endpoint="expiring")
+    assert "月份：全部" in page
+    with app.app_context():
+        every = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Policy)
+            .join(Org, Org.id == Policy.org_id)
+            .where(Org.code == "010101", Policy.status == PolicyStatus.EFFECTIVE)
+        )
+    assert n == every
+    ws = workbook(client.get("/admin/expiring/export/xlsx/?month=all"))
+    names = {r[2].value for r in ws.iter_rows(min_row=2)}
+    assert {"测全部下月", "测全部后月"} <= names and ws.max_row == every + 1
+
+
+def test_choose_a_month_search_then_batch_export_and_batch_renewal_act_on_that_month_exactly(app, as_user):
+    """选择相应月份，点击【搜索】，点击【批量导出打印】 (and 【批量续转】): the month after next, chosen,
+    not next month's (the default) nor any other."""
+    chosen = add_months(FIRST, 2)
+    mine = {expiring_in(app, chosen, f"测选月{k}") for k in range(3)}
+    expiring_in(app, FIRST, "测选月下月")
+    expiring_in(app, add_months(FIRST, 3), "测选月再后")
+    expiring_in(app, chosen, "测选月西城", org="010201")  # another unit's: never
+    wanted = _month_ids(app, chosen)
+    assert mine <= wanted
+    client = as_user("clerk1")
+    query = f"month={chosen:%Y-%m}"
+    html = client.get(f"/admin/expiring/?{query}").get_data(as_text=True)
+    assert f'value="{chosen:%Y-%m}" selected' in html and f"/admin/expiring/bulk/export/?{query}" in html
+    page, n = confirm(client, "export", query, endpoint="expiring")
+    assert n == len(wanted) and f"月份：{chosen.year}年{chosen.month}月" in page
+    resp = client.post(
+        f"/admin/expiring/bulk/export/?{query}",
+        data={"csrf_token": csrf_token(client), "expected": n, "p-format": "xlsx"},
+    )
+    ws = workbook(resp)
+    with app.app_context():
+        numbers = set(db.session.scalars(sa.select(Policy.policy_no).where(Policy.id.in_(wanted))))
+    assert {r[0].value for r in ws.iter_rows(min_row=2)} == numbers
+    page, n = confirm(client, "renew", query, endpoint="expiring")
+    assert n == len(wanted) and f"月份：{chosen.year}年{chosen.month}月" in page
+    renewed_from = sa.select(Policy.renewed_from_id).where(Policy.renewed_from_id.is_not(None))
+    with app.app_context():
+        product = db.session.scalar(sa.select(Policy.product_id).where(Policy.id.in_(mine)).limit(1))
+        before = set(db.session.scalars(renewed_from))
+    client.post(
+        f"/admin/expiring/bulk/renew/?{query}",
+        data={
+            "csrf_token": csrf_token(client),
+            "expected": n,
+            "p-product": str(product),
+            "p-amount": "",
+            "p-effective": f"{add_months(chosen, 1):%Y-%m-%d}",
+        },
+        follow_redirects=True,
+    )
+    with app.app_context():
+        renewed = set(db.session.scalars(renewed_from)) - before
+    # this month's policies only (a demo member with another policy in flight is refused, and listed)
+    assert mine <= renewed <= wanted

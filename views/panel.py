@@ -36,6 +36,7 @@ from .access import current_user
 # Flask-Admin's own list arguments (and the record id of edit/details): no panel field may use them
 RESERVED = frozenset({"page", "page_size", "sort", "desc", "search", "id", "url", "modal", "export_type"})
 MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
+ALL_MONTHS = "all"  # a month drop-down's 全部, where the screen has one (month_select `every`)
 OBSOLETE_FILTER = re.compile(r"^flt\d+_\d+$")  # Flask-Admin's positional filter bar, replaced by the panel
 
 
@@ -71,6 +72,8 @@ class PanelField:
         if self.kind == "month" and MONTH_RE.match(raw):
             y, m = MONTH_RE.match(raw).groups()
             return f"{int(y)}年{int(m)}月"
+        if self.kind == "month":
+            return dict(self.choices()).get(raw, raw)
         return raw
 
 
@@ -344,15 +347,23 @@ def month_options(before: int = 3, after: int = 12) -> list[tuple[str, str]]:
     return out
 
 
-def month_select(name: str, label: str, column, **kw) -> PanelField:
-    """A calendar month (`?month=2026-07`): `column` within its first and last day."""
+def month_select(name: str, label: str, column, every: str | None = None, **kw) -> PanelField:
+    """A calendar month (`?month=2026-07`): `column` within its first and last day.  With `every`
+    (its label, e.g. 全部) a first choice `?month=all`: every month, no condition."""
 
     def parse(raw):
+        if every is not None and raw == ALL_MONTHS:
+            return None
         m = MONTH_RE.match(raw)
         if not m or not 1 <= int(m.group(2)) <= 12 or not 1900 <= int(m.group(1)) <= 2200:
             raise PanelError(f"{label}“{raw}”不是有效的月份，请在【{label}】下拉表中选择，再点【搜索】。")
         y, mo = int(m.group(1)), int(m.group(2))
         return date(y, mo, 1), date(y + (mo == 12), mo % 12 + 1, 1)
 
+    def where(r):
+        return sa.true() if r is None else sa.and_(column >= r[0], column < r[1])
+
+    if every is not None:
+        kw.setdefault("options", lambda: [(ALL_MONTHS, every), *month_options()])
     kw.setdefault("options", month_options)
-    return PanelField(name, label, "month", lambda r: sa.and_(column >= r[0], column < r[1]), parse, **kw)
+    return PanelField(name, label, "month", where, parse, **kw)

@@ -290,12 +290,16 @@ class ExpiringPolicyView(PolicyView):
         "org",
     ]
     column_default_sort = "expiry_date"
-    # manual 一(五)8: 选择相应月份，点击【搜索】
-    search_panel = [panel.month_select("month", "月份", Policy.expiry_date, blank=None), product_select()]
+    # manual 一(五)8: 选择相应月份，点击【搜索】; or 全部 (`?month=all`: a value the panel keeps, where an
+    # empty one is left out of the address and would mean next month again)
+    search_panel = [
+        panel.month_select("month", "月份", Policy.expiry_date, blank=None, every="全部"),
+        product_select(),
+    ]
 
     def panel_state(self):
-        """No month chosen: next month, shown selected in the panel and used by the list, the
-        export and the bulk actions alike."""
+        """No month in the address: next month, shown selected in the panel and used by the list,
+        the export and the bulk actions alike (全部 is a month value of its own, `all`)."""
         state = super().panel_state()
         if has_request_context() and "month" not in state.values and not state.errors:
             field = next(f for f in self.panel_fields() if f.name == "month")
