@@ -587,7 +587,7 @@ def _make_file(conn, token: str, run: str, make) -> str:
     conn.hset(key, mapping={"phase": "making", "done": 0})
     part = None
     try:
-        with make(json.loads(record["spec"]), int(record["user_id"]), progress) as download, _pdf_pages(progress):
+        with _pdf_pages(progress), make(json.loads(record["spec"]), int(record["user_id"]), progress) as download:
             suffix = os.path.splitext(download.filename)[1].lower() or ".bin"
             path = export_path(f"bg_{token}{suffix}")
             part = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -606,8 +606,8 @@ def _make_file(conn, token: str, run: str, make) -> str:
     finally:
         if part is not None:
             part.unlink(missing_ok=True)
-    # rows as counted while written (pages: as estimated, the layout may have made more or fewer)
-    total = counts["done"] if record.get("unit") == "rows" and counts["done"] else counts["total"]
+    # rows as counted while written, pages as laid out (the estimate, when nothing was counted)
+    total = counts["done"] or counts["total"]
     conn.hset(
         key,
         mapping={

@@ -20,7 +20,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 from conftest import csrf_token, login_as
-from pdftext import pdf_text, squeeze
+from pdftext import pdf_pages, pdf_text, squeeze
 from test_exports import FIRST, NEXT, expiring_in
 from test_jobs import REDIS_URL, needs_redis, work
 from test_policy_actions import confirm
@@ -157,6 +157,8 @@ def test_a_big_printed_list_is_made_by_the_worker(app, as_user, background):
     assert got.mimetype == "application/pdf"
     flat = squeeze(pdf_text(got.get_data()))
     assert "即将到期保单清单" in flat and "测后台打印" in flat
+    shown = client.get(f"/admin/downloads/{token}/progress/").get_json()
+    assert shown["done"] == shown["total"] == pdf_pages(got.get_data())  # the pages as laid out
 
 
 @needs_redis
