@@ -58,7 +58,6 @@ class _ProductForm(FlaskForm):
     """产品名称, 金额, 预期生效时间 — in the manual's order (选择【产品名称】，输入金额，输入预期生效时间)."""
 
     product = SelectField("产品名称", [InputRequired("请选择产品名称")], coerce=str)
-    confirm_over_age = BooleanField(OVER_AGE_CONFIRM)
 
     def prepare(self):
         self.product.choices = [("", "请选择产品")] + product_choices(products(), detailed=True)
@@ -91,6 +90,7 @@ class EnrolForm(_ProductForm):
         places=2,
     )
     effective = _effective_field()
+    confirm_over_age = BooleanField(OVER_AGE_CONFIRM)  # last: the answer to the question above the form
 
 
 class RenewForm(_ProductForm):
@@ -101,6 +101,7 @@ class RenewForm(_ProductForm):
         description="填写后，每人按此金额续转：份数 = 金额 ÷ 每份金额。不填则每人保持原保单的份数。",
     )
     effective = _effective_field()
+    confirm_over_age = BooleanField(OVER_AGE_CONFIRM)
 
 
 def _failures(results, requests, who: dict) -> list[dict]:

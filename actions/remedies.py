@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from batch.admission import agreed_exceptions
+from batch.enrolment import members_named
 from batch.pipeline import FailedRow
-from batch.sql import in_values
 from models import ApplicationStatus as AS
 from models import (
     ChangeApplication,
@@ -98,16 +99,12 @@ def _people(rows: list[FailedRow]) -> dict:
     """The members the rows name (by 身份证号 or 会员编号), in one query; by ("idn", …) and ("no", …)."""
     idns = sorted({i for i in (_id_text(r.id_number) for r in rows) if i})
     nos = sorted({n for n in (_member_no(r.member_no) for r in rows) if n})
-    if not idns and not nos:
+    named = members_named(idns, nos)
+    if named is None:
         return {}
-    conds = []
-    if idns:
-        conds.append(in_values(db.session, Member.id_number, idns))
-    if nos:
-        conds.append(in_values(db.session, Member.member_no, nos))
     return {
         key: m
-        for m in db.session.scalars(sa.select(Member).where(sa.or_(*conds)))
+        for m in db.session.scalars(sa.select(Member).where(named))
         for key in (("idn", m.id_number), ("no", m.member_no))
     }
 
@@ -122,6 +119,25 @@ def _in_scope(members, user, model=Member) -> set[int]:
     if not ids:
         return set()
     return set(db.session.scalars(sa.select(Member.id).where(Member.id.in_(ids), scope_filter(Member, user))))
+
+
+def _named(rows: list[FailedRow], codes, user) -> tuple[list[FailedRow], dict, set[int]]:
+    """The rows of these codes, the member each names (None: nobody) and which of those members
+    the user's scope holds: two queries, whatever the row count."""
+    rows = [r for r in rows if r.code in codes]
+    people = _people(rows)
+    found = {r.row: _member_of(r, people) for r in rows}
+    return rows, found, _in_scope([m for m in found.values() if m is not None], user)
+
+
+def _write_drafts(out: Remedy, model, drafts: list[dict], index_column: str, user, entity: str, pending: str):
+    """Write the drafts and count them; those refused because one is already `pending` are counted
+    as skipped for that reason.  The new ids."""
+    created = _insert_drafts(model, drafts, index_column, user, entity, {"status": AS.NEW.value})
+    out.created = len(created)
+    if len(drafts) > out.created:
+        out.skipped[pending] += len(drafts) - out.created
+    return created
 
 
 def _insert_drafts(model, rows: list[dict], index_column: str, user, entity: str, audit_after: dict) -> list[int]:
@@ -162,10 +178,7 @@ def run(kind: str, rows: list[FailedRow], user, per_hour: int) -> Remedy:
 # ---- 【生成调动申请】 ---------------------------------------------------------------------------------
 def transfers(rows: list[FailedRow], user, per_hour: int) -> Remedy:
     out = Remedy()
-    rows = [r for r in rows if r.code in TRANSFER_CODES]
-    people = _people(rows)
-    found = {r.row: _member_of(r, people) for r in rows}
-    mine = _in_scope([m for m in found.values() if m is not None], user)
+    rows, found, mine = _named(rows, TRANSFER_CODES, user)
     candidates = {m.id: m for m in found.values() if m is not None and m.id not in mine}
     busy = _busy_for_transfer(list(candidates))
     allowance = max(per_hour - lookups_in_last_hour(user), 0)
@@ -195,12 +208,9 @@ def transfers(rows: list[FailedRow], user, per_hour: int) -> Remedy:
                     "reason": f"批量业务失败（第{r.row}行）：{r.message}"[:200],
                 }
             )
-    created = _insert_drafts(
-        TransferApplication, drafts, "member_id", user, "transfer_application", {"status": AS.NEW.value}
+    created = _write_drafts(
+        out, TransferApplication, drafts, "member_id", user, "transfer_application", "已有未审批的调动申请"
     )
-    out.created = len(created)
-    if len(drafts) > out.created:
-        out.skipped["已有未审批的调动申请"] += len(drafts) - out.created
     if created:  # each is a look-up of another unit's member: audited and counted like 【查找】
         write_audit(
             "lookup",
@@ -237,10 +247,7 @@ def _busy_for_transfer(member_ids: list[int]) -> dict[int, str]:
 # ---- 【生成变更申请】 ---------------------------------------------------------------------------------
 def changes(rows: list[FailedRow], user) -> Remedy:
     out = Remedy()
-    rows = [r for r in rows if r.code in CHANGE_CODES]
-    people = _people(rows)
-    found = {r.row: _member_of(r, people) for r in rows}
-    mine = _in_scope([m for m in found.values() if m is not None], user)
+    rows, found, mine = _named(rows, CHANGE_CODES, user)
     drafts, seen = [], set()
     for r in rows:
         m = found[r.row]
@@ -268,22 +275,14 @@ def changes(rows: list[FailedRow], user) -> Remedy:
                 "reason": f"批量业务失败（第{r.row}行）：{r.message}"[:200],
             }
         )
-    created = _insert_drafts(
-        ChangeApplication, drafts, "member_id", user, "change_application", {"status": AS.NEW.value}
-    )
-    out.created = len(created)
-    if len(drafts) > out.created:
-        out.skipped["已有未审批的变更申请"] += len(drafts) - out.created
+    _write_drafts(out, ChangeApplication, drafts, "member_id", user, "change_application", "已有未审批的变更申请")
     return out
 
 
 # ---- 【生成超龄例外申请】 -------------------------------------------------------------------------------
 def over_age(rows: list[FailedRow], user) -> Remedy:
     out = Remedy()
-    rows = [r for r in rows if r.code in OVER_AGE_CODES]
-    people = _people(rows)
-    found = {r.row: _member_of(r, people) for r in rows}
-    mine = _in_scope([m for m in found.values() if m is not None], user)
+    rows, found, mine = _named(rows, OVER_AGE_CODES, user)
     drafts, seen = [], set()
     for r in rows:
         m = found[r.row]
@@ -317,31 +316,14 @@ def over_age(rows: list[FailedRow], user) -> Remedy:
                 "reason": "",
             }
         )
-    approved = _approved_in_scope([d["id_number"] for d in drafts], user)
+    approved = agreed_exceptions([d["id_number"] for d in drafts], user) if drafts else set()
     if approved:
         out.skipped["已有代办处同意的超龄例外"] += len(approved)
         drafts = [d for d in drafts if d["id_number"] not in approved]
-    created = _insert_drafts(
-        OverAgeApplication, drafts, "id_number", user, "over_age_application", {"status": AS.NEW.value}
+    _write_drafts(
+        out, OverAgeApplication, drafts, "id_number", user, "over_age_application", "已有未审批的超龄例外申请"
     )
-    out.created = len(created)
-    if len(drafts) > out.created:
-        out.skipped["已有未审批的超龄例外申请"] += len(drafts) - out.created
     return out
-
-
-def _approved_in_scope(id_numbers: list[str], user) -> set[str]:
-    if not id_numbers:
-        return set()
-    return set(
-        db.session.scalars(
-            sa.select(OverAgeApplication.id_number).where(
-                in_values(db.session, OverAgeApplication.id_number, id_numbers),
-                OverAgeApplication.status == AS.APPROVED,
-                scope_filter(OverAgeApplication, user),
-            )
-        )
-    )
 
 
 # ---- 【生成入会文件】 ---------------------------------------------------------------------------------

@@ -239,20 +239,26 @@ def check_enrolments(requests: list[EnrolRequest], ctx: EnrolContext) -> list[Ro
     return results
 
 
+def members_named(id_numbers, member_nos, ids=()) -> sa.ColumnElement | None:
+    """WHERE a member has one of these ID numbers, member numbers or ids (None: no key given)."""
+    conds = []
+    if id_numbers:
+        conds.append(in_values(db.session, Member.id_number, id_numbers))
+    if member_nos:
+        conds.append(in_values(db.session, Member.member_no, member_nos))
+    if ids:
+        conds.append(in_values(db.session, Member.id, ids, sa.Integer))
+    return sa.or_(*conds) if conds else None
+
+
 def _load_members(keys: list, ctx: EnrolContext) -> dict:
     """The members the requests name, by ID number, member number or id: one query."""
     by_idn = [k[1] for k in keys if k[0] == "idn"]
     by_no = [k[1] for k in keys if k[0] == "no"]
     by_id = [k[1] for k in keys if k[0] == "id"]
-    if not (by_idn or by_no or by_id):
+    named = members_named(by_idn, by_no, by_id)
+    if named is None:
         return {}
-    conds = []
-    if by_idn:
-        conds.append(in_values(db.session, Member.id_number, by_idn))
-    if by_no:
-        conds.append(in_values(db.session, Member.member_no, by_no))
-    if by_id:
-        conds.append(in_values(db.session, Member.id, by_id, sa.Integer))
     mine = scope_filter(Member, ctx.user)
     # Core rows as plain tuples, the enum columns as their stored text: 50,000 rows through the ORM
     # result, Row._mapping and the Enum result processors cost more than the query
@@ -271,7 +277,7 @@ def _load_members(keys: list, ctx: EnrolContext) -> dict:
                 Member.over_age_exception,
                 mine.label("mine"),
                 Member.version,
-            ).where(sa.or_(*conds))
+            ).where(named)
         )
         .tuples()
     )

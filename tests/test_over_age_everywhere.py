@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from conftest import csrf_token, login_as
 from test_member_entry import errors, make_id, post_member, years_ago
 from test_over_age import approved_request
-from test_policies_entry import EFF, birth_for, make_member, policies_of, post_policy, product, refused
+from test_policies_entry import EFF, birth_for, make_member, make_policy, policies_of, post_policy, product, refused
 
 from models import ApplicationStatus as AS
 from models import AuditLog, Member, Org, OverAgeApplication, PolicyStatus, User, db
+from rules.products import add_months
 
 
 def members_xlsx(rows) -> bytes:
@@ -244,3 +245,21 @@ def test_member_aged_65_is_never_enrolled_not_even_with_the_consent(app, client)
     )
     assert "失败 1 行" in html and "超龄" in html
     assert policies_of(app, m) == []
+
+
+def test_批量续转_asks_the_question_for_a_member_with_the_consent_and_renews_only_when_confirmed(app, client, agreed):
+    """Manual 一(二)3: the renewal of an effective policy of a member over the limit asks it too."""
+    expiring = make_policy(app, agreed, "P03", PolicyStatus.EFFECTIVE, start=add_months(EFF, -12))
+    url = f"/admin/policies/bulk/renew/?rid={expiring}"
+    html = client.get(url).get_data(as_text=True)
+    assert "此会员超出投保年龄，是否继续投保" in html and 'name="p-confirm_over_age"' in html
+    data = {
+        "csrf_token": csrf_token(client, url),
+        "expected": 1,
+        "p-product": product_id(app),
+        "p-amount": "20.00",
+        "p-effective": EFF.isoformat(),
+    }
+    assert "续转失败 1 人" in client.post(url, data=data).get_data(as_text=True)
+    client.post(url, data={**data, "p-confirm_over_age": "y"})
+    assert [p.renewed_from_id for p in policies_of(app, agreed) if p.status == PolicyStatus.NEW] == [expiring]

@@ -3,6 +3,7 @@ actions/login.py; who is logged in is the server-side session's "uid" (models/se
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
 from actions.login import client_ip, send_code, verify_login
@@ -31,7 +32,7 @@ def load_user():
     uid = session.get("uid")
     if uid is None:
         return
-    user = db.session.get(User, uid)
+    user = db.session.get(User, uid, options=[sa.orm.joinedload(User.org)])  # every page's scope reads the org
     if user is not None and user.active:
         g.user = user
     else:

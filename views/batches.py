@@ -169,10 +169,12 @@ class BatchView(ScopedModelView):
         return jsonify(job_state(self._batch(batch_id)))
 
     def _remedies(self, batch, outcome):
-        """The remedy buttons for the failed rows (as just checked, or as recorded when processed)."""
+        """The remedy buttons for the failed rows (as just checked, or as recorded by the last 业务校验
+        or 业务办理: a file whose every row failed is never processed, and its page opened again
+        still offers them)."""
         if outcome is not None:
             codes = Counter(str(r.code) for r in outcome.failed)
-        elif batch.status == BatchStatus.PROCESSED:
+        elif batch.status in (BatchStatus.CHECKED, BatchStatus.PROCESSED):
             codes = Counter(
                 dict(
                     db.session.execute(
