@@ -3,12 +3,14 @@ its pages as PNG files (pdftoppm) to look at."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
 from pathlib import Path
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# TEST_ARTIFACTS: another folder for a second run at the same time (.ci/test.sh runs two)
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS") or Path(__file__).resolve().parent / "artifacts")
 
 
 def pdf_text(data: bytes) -> str:

@@ -137,7 +137,7 @@ def _demo_flows(app, client) -> None:
     from test_terminations import created, effective
     from test_transfers import lookup, submit
 
-    from models import Member, Org, TransferApplication
+    from models import Member, Org, Policy, TransferApplication
 
     # 入会 one by one and by file, edit, 上报 (clerk1); 超龄例外 approved and one rejected (agency1)
     login_as(app, client, "clerk1")
@@ -169,19 +169,32 @@ def _demo_flows(app, client) -> None:
 
     # 投保 one by one, 修改预期生效时间, 上报; the agency reports one and returns one; the office
     # makes one effective, sends none back; 收据
-    for name in ("审计丙", "审计丁"):
+    for name in ("审计丙", "审计丁", "审计庚", "审计辛"):
         m = make_member(app, name, male=True)
         post_policy(client, app, m["id_number"])
     later = EFF.replace(day=15).isoformat()
     _bulk(client, "policies", "change-date", "name=审计丙", **{"p-effective": later})
-    _bulk(client, "policies", "report", "name=审计丙")
-    _bulk(client, "policies", "report", "name=审计丁")
+    for name in ("审计丙", "审计丁", "审计庚", "审计辛"):
+        _bulk(client, "policies", "report", f"name={name}")
+    post_member(client, name="审计删", id_number=fresh_id(male=False))
+    _bulk(client, "members", "delete", "status=NEW&name=审计删", phrase="全部删除")
     login_as(app, client, "agency1")
-    _bulk(client, "policies", "agency-report", "name=审计丙")
+    for name in ("审计丙", "审计庚", "审计辛"):
+        _bulk(client, "policies", "agency-report", f"name={name}")
     _bulk(client, "policies", "return", "name=审计丁", **{"p-reason": "份数有误"})
     _bulk(client, "policies", "receipt", "name=审计丙")
+    _bulk(client, "policies", "receipt", "name=审计庚")
+    with app.app_context():
+        receipt = db.session.scalar(
+            sa.select(Policy.receipt_id).join(Member).where(Member.name == "审计庚", Policy.receipt_id.is_not(None))
+        )
+    client.post(
+        f"/admin/receipts/void/{receipt}/",
+        data={"csrf_token": csrf_token(client, "/admin/receipts/"), "reason": "金额开错"},
+    )
     login_as(app, client, "office1")
     _bulk(client, "policies", "confirm", "name=审计丙")
+    _bulk(client, "policies", "office-return", "name=审计辛", **{"p-reason": "缴费未到账"})
 
     # 会员调动 (look-up, 提交新建申请) and 会员变更 (保存, 上报): 信息部 approves both
     with app.app_context():
@@ -224,6 +237,9 @@ def _demo_flows(app, client) -> None:
         }
         uid = user.id
     client.post(f"/admin/users/edit/?id={uid}", data={**form, "csrf_token": csrf_token(client)})
+    client.post(
+        "/admin/users/unlock/", data={"id": uid, "csrf_token": csrf_token(client, f"/admin/users/details/?id={uid}")}
+    )
 
 
 def _member_no(app, member_id) -> str:
@@ -262,6 +278,11 @@ def test_the_audit_log_and_each_kind_of_its_rows_read_in_chinese_after_the_demo_
         ("reopen", "over_age_application"),
         ("approve", "termination_application"),
         ("update", "user"),
+        ("unlock", "user"),
+        ("delete", "member"),
+        ("office_return", "policy"),
+        ("void", "receipt"),
+        ("receipt_void", "policy"),
     ]:
         assert wanted in seen, (wanted, sorted(seen))
     allowed = ALLOWED | names
