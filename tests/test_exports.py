@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import openpyxl
+import pytest
 import sqlalchemy as sa
 from conftest import csrf_token
 from pdftext import pdf_text, squeeze
@@ -298,3 +299,124 @@ def test_choose_a_month_search_then_batch_export_and_batch_renewal_act_on_that_m
         renewed = set(db.session.scalars(renewed_from)) - before
     # this month's policies only (a demo member with another policy in flight is refused, and listed)
     assert mine <= renewed <= wanted
+
+
+# ---- every list's 导出: one SELECT, rows as tuples, through the one org-scope filter ---------------
+def _exporting_views(app):
+    from flask_admin.contrib.sqla import ModelView
+
+    from models import Role
+
+    admin = app.extensions["admin"][0]
+    return [v for v in admin._views if isinstance(v, ModelView) and Role.ADMIN in v.export_roles]
+
+
+def _orm_value(model, name):
+    """What the list's export held when it read ORM rows (the reference): the value, or its text."""
+    value = model
+    for part in str(name).split("."):
+        value = getattr(value, part, None) if value is not None else None
+    if value is None or isinstance(value, (bool, int, float, Decimal, date, datetime)):
+        return value
+    return str(value)
+
+
+def test_every_list_export_is_one_select_of_tuples_with_the_cells_the_orm_rows_gave(app):
+    """Each list's own export (not 投保管理/即将到期订单/审计日志, which have theirs) reads the same cells
+    as the list's ORM rows would give, by both ways of writing them (COPY lines on PostgreSQL)."""
+    from dataclasses import replace
+
+    from flask import g
+    from test_scope import _seed_applications
+
+    from batch.export import stream_xlsx
+    from models import User
+
+    with app.app_context():
+        _seed_applications()
+    seen = []
+    for view in _exporting_views(app):
+        if view.endpoint in ("policies", "expiring", "audit"):  # their own exports, tested above and in test_audit
+            continue
+        with app.test_request_context(f"/admin/{view.endpoint}/"):
+            g.user = db.session.scalar(sa.select(User).where(User.username == "admin"))
+            export = view.export_rows()
+            columns = list(view._export_columns)
+            reference = [[_orm_value(m, n) for n, _ in columns] for m in view.current_query().order_by(view.model.id)]
+            expected = _values(stream_xlsx([str(label) for _, label in columns], reference))
+            assert _values(replace(export, xml_rows=None).xlsx()) == expected, view.endpoint
+            if export.xml_rows is not None:
+                assert _values(export.xlsx()) == expected, view.endpoint
+            assert len(expected) > 1, view.endpoint  # rows to compare
+            db.session.rollback()
+        seen.append(view.endpoint)
+    assert {"members", "receipts", "batches", "orgs", "users", "products"} <= set(seen)
+
+
+def test_no_list_offers_flask_admins_own_export(app, as_user, monkeypatch):
+    """Flask-Admin's own export (it loads every row first) refuses to run: every list that exports
+    still answers both formats, streamed (views/bulk.py `export`)."""
+    from flask_admin.model import BaseModelView
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Flask-Admin's own export was used")
+
+    for name in ("_export_csv", "_export_data", "_export_tablib", "get_export_value"):
+        monkeypatch.setattr(BaseModelView, name, refuse)
+    client = as_user("admin")
+    views = _exporting_views(app)
+    assert len(views) >= 9
+    for view in views:
+        assert set(view.export_types) <= {"xlsx", "csv"}, view.endpoint
+        for kind in ("xlsx", "csv"):
+            resp = client.get(f"/admin/{view.endpoint}/export/{kind}/")
+            assert resp.status_code == 200 and resp.is_streamed, (view.endpoint, kind)
+            assert len(resp.get_data()) > 0
+
+
+def _unit_of_rows(app, view, ws) -> set[str]:
+    """The codes of the units named in the sheet's 单位/所属单位/缴费单位 column ("code name", or the name)."""
+    header = [c.value for c in ws[1]]
+    col = next(i for i, h in enumerate(header) if h and "单位" in h)
+    with app.app_context():
+        codes = dict(db.session.execute(sa.select(Org.name, Org.code)).all())
+    cells = {str(r[col]) for r in ws.iter_rows(min_row=2, values_only=True) if r[col]}
+    return {codes.get(c, c.split(" ")[0]) for c in cells}
+
+
+@pytest.mark.parametrize("endpoint", ["members", "member_query", "policies", "expiring", "receipts", "batches"])
+def test_another_units_rows_never_come_in_a_lists_export(app, as_user, endpoint):
+    """clerk1 (010101) exports each list: only 010101's rows, also with another unit's ids ticked
+    (`ids=`) or a panel value naming another unit; agency1 (代办处) gets its two units, not 010201."""
+    from test_scope import _foreign_ids, _seed_applications
+
+    with app.app_context():
+        _seed_applications()
+        expiring_in(app, FIRST, "测范围东城")
+        expiring_in(app, FIRST, "测范围西城", org="010201")
+        view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint)
+        foreign = _foreign_ids(view)
+    assert foreign, endpoint
+    client = as_user("clerk1")
+    ws = workbook(client.get(f"/admin/{endpoint}/export/xlsx/?page_size=5"))
+    assert ws.max_row > 1 and _unit_of_rows(app, view, ws) == {"010101"}, endpoint
+    ticked = ",".join(map(str, foreign[:50]))
+    ws = workbook(client.get(f"/admin/{endpoint}/export/xlsx/?ids={ticked}"))
+    assert _unit_of_rows(app, view, ws) <= {"010101"}, endpoint
+    if view.tickable:
+        assert ws.max_row == 1, endpoint  # only another unit's rows ticked: nothing
+    resp = client.get(f"/admin/{endpoint}/export/xlsx/?unit=010201")
+    if resp.status_code == 302:  # a unit outside the user's scope: the list says so, no file
+        assert "/export/" not in resp.headers["Location"], endpoint
+    else:
+        assert _unit_of_rows(app, view, workbook(resp)) <= {"010101"}, endpoint
+    ws = workbook(as_user("agency1").get(f"/admin/{endpoint}/export/xlsx/"))
+    assert _unit_of_rows(app, view, ws) <= {"010101", "010102"} and "010101" in _unit_of_rows(app, view, ws)
+
+
+@pytest.mark.parametrize("endpoint", ["orgs", "users", "products", "audit"])
+def test_the_managers_lists_export_to_managers_only(app, as_user, endpoint):
+    for who in ("clerk1", "agency1", "office1"):
+        assert as_user(who).get(f"/admin/{endpoint}/export/xlsx/").status_code in (403, 404), (endpoint, who)
+    ws = workbook(as_user("admin").get(f"/admin/{endpoint}/export/xlsx/"))
+    assert ws.max_row > 1

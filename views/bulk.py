@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, send_file, stream_with_context, url_for
@@ -234,18 +233,12 @@ class BulkActionsMixin:
 
     # ---- 导出: the current query streamed as .xlsx (or CSV), never loaded whole -----------------
     def export_rows(self):
-        """The current query as an `Export` (batch/export.py).  The default reads the list's ORM
-        rows in batches (`yield_per`); views with a plain-column path override it."""
-        from batch.export import Export
+        """The current query as an `Export` (batch/export.py): the list's export columns in one
+        SELECT over the list's query — scope and search panel included — rows as tuples, never
+        an ORM object per row (actions/exports.py `list_export`)."""
+        from actions.exports import list_export
 
-        columns = list(self._export_columns)
-        query = self.current_query().order_by(self.model.id).yield_per(1000)
-
-        def rows():
-            for model in query:
-                yield [export_value(model, name) for name, _ in columns]
-
-        return Export([str(label) for _, label in columns], None, rows)
+        return list_export(self.model, self.current_ids(), list(self._export_columns))
 
     @expose("/export/<export_type>/")
     def export(self, export_type):
@@ -289,17 +282,6 @@ class BulkActionsMixin:
             download_name="批量投保失败人员名单.xlsx",
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-
-
-def export_value(model, name):
-    """A typed cell of the export: dates, amounts (Decimal) and numbers stay what they are, a
-    state its Chinese label, anything else its text."""
-    value = model
-    for part in str(name).split("."):
-        value = getattr(value, part, None) if value is not None else None
-    if value is None or isinstance(value, (bool, int, float, Decimal, date, datetime)):
-        return value
-    return str(value)
 
 
 def download_response(download) -> Response:
