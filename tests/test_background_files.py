@@ -331,7 +331,6 @@ with app.app_context():
 
 
 @needs_redis
-@pytest.mark.committed
 def test_a_worker_killed_mid_file_leaves_no_file_says_so_and_the_file_can_be_made_again(
     app, client, tmp_path, background
 ):
@@ -342,7 +341,7 @@ def test_a_worker_killed_mid_file_leaves_no_file_says_so_and_the_file_can_be_mad
 
     from test_jobs import ROOT
 
-    login_as(app, client, "clerk1")  # (the demo data, committed: the worker process sees it too)
+    login_as(app, client, "clerk1")  # (the members exported are the demo data's: the worker process sees them too)
     token = queued_token(client.get("/admin/members/export/xlsx/"))
     marker = tmp_path / "writing"
     script = FILE_WORKER.format(
