@@ -134,7 +134,7 @@ def _register_cli(app: Flask) -> None:
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="做完队列中的任务就退出")
     def worker(burst):
-        """后台任务：运行一个 RQ worker，办理大批量文件（需要 REDIS_URL）。"""
+        """后台任务：运行一个 RQ worker，办理大批量文件、生成大的导出和打印文件（需要 REDIS_URL）。"""
         from batch import BatchFileError
         from batch.jobs import work
 

@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import IdNumbers, Timer, log  # noqa: E402
 
+from batch.members import MEMBER_COLUMNS  # noqa: E402
+
 BENCH_USER = "bench_clerk"
 BUDGET_S = 1.5
 BUDGET_RSS_MB = 300
@@ -209,22 +211,7 @@ def main() -> None:
 # --- the measured part (child) ---------------------------------------------------------------
 
 # the columns batch/members.py writes, as the floor's COPY sends them
-FLOOR_COLUMNS = [
-    "member_no",
-    "id_number",
-    "name",
-    "gender",
-    "birth_date",
-    "org_id",
-    "status",
-    "admitted_on",
-    "over_age_exception",
-    "created_by_id",
-    "import_batch_id",
-    "created_at",
-    "updated_at",
-    "version",
-]
+FLOOR_COLUMNS = MEMBER_COLUMNS
 
 
 def _phase_timers() -> dict:

@@ -26,27 +26,13 @@ from .base import ScopedModelView, money_formatter, record_link
 from .bulk import WORKFLOW
 from .policy_form import PolicyEntryForm
 
-POLICY_LABELS = {
-    "member": "会员",
-    "member.member_no": "会员编号",
-    "member.name": "姓名",
-    "member.id_number": "身份证号",
+POLICY_LABELS = {  # the exports' column names, and the columns only the screens show
+    **export_actions.LABELS,
     "product": "产品",
-    "org": "单位",
-    "shares": "份数",
-    "amount": "投保金额",
-    "expected_effective_date": "预期生效时间",
-    "effective_date": "正式生效时间",
-    "expiry_date": "到期日期",
-    "policy_no": "保单号",
-    "status": "状态",
-    "return_reason": "打回原因",
     "renewed_from": "续转自",
     "receipt": "收据",
     "terminated_on": "终止日期",
     "refund": "退费金额",
-    "created_at": "录入时间",
-    "updated_at": "修改时间",
 }
 
 
@@ -277,18 +263,7 @@ class ExpiringPolicyView(PolicyView):
     create_roles = edit_roles = delete_roles = frozenset()
     bulk_actions = [export_actions.EXPORT_EXPIRING, enrol_actions.RENEW]
     workflow = None  # a list of effective policies: no transitions here, no to-dos lead here
-    column_list = [
-        "policy_no",
-        "member.member_no",
-        "member.name",
-        "member.id_number",
-        "product",
-        "shares",
-        "amount",
-        "effective_date",
-        "expiry_date",
-        "org",
-    ]
+    column_list = list(export_actions.EXPIRING_EXPORT)  # the list shows what 【批量导出打印】 prints
     column_default_sort = "expiry_date"
     # manual 一(五)8: 选择相应月份，点击【搜索】; or 全部 (`?month=all`: a value the panel keeps, where an
     # empty one is left out of the address and would mean next month again)

@@ -54,7 +54,7 @@ class EnumFieldsMixin:
             setattr(model, name, enum(form[name].data) if form[name].data else None)
 
 
-class OrgView(ScopedModelView):
+class OrgView(EnumFieldsMixin, ScopedModelView):
     roles = create_roles = edit_roles = MANAGERS
     delete_roles = ADMIN_ONLY
     export_roles = MANAGERS
@@ -86,25 +86,11 @@ class OrgView(ScopedModelView):
         "parent": {"label": "上级单位"},
     }
     form_overrides = {"level": SelectField}
+    enum_fields = {"level": (OrgLevel, "级别", None)}
     column_details_exclude_list = []
 
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        form.level.choices = OrgLevel.choices()
-        form.level.label.text = "级别"
-        return form
-
-    def edit_form(self, obj=None):
-        form = super().edit_form(obj)
-        form.level.choices = OrgLevel.choices()
-        form.level.label.text = "级别"
-        if obj is not None and request.method == "GET":
-            form.level.data = obj.level.value
-        return form
-
     def on_model_change(self, form, model, is_created):
-        super().on_model_change(form, model, is_created)
-        model.level = OrgLevel(form.level.data)
+        super().on_model_change(form, model, is_created)  # the 级别 chosen (EnumFieldsMixin)
         if model.parent is None and current_user().org.parent_id is not None:
             raise_validation("只有总会用户可以创建顶级单位")
         old_path = model.path

@@ -2,7 +2,8 @@
 query is over EXPORT_BACKGROUND_ROWS (here 1), lands on "文件较大，已转到后台生成……" with a progress bar,
 and the page shows 【下载】 by itself when the worker is done; the file holds the clerk's own rows.
 
-Needs a Redis: `make test` starts one (TEST_REDIS_URL); without it this is skipped.
+Needs a Redis: TEST_REDIS_URL, or without it (the browser tests' run of `make test`) a throwaway one
+started here from Debian's redis-server (.ci/redis.sh); skipped only when there is no redis-server.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 
 import openpyxl
@@ -19,16 +21,35 @@ from playwright.sync_api import expect
 from .conftest import FLASK, ROOT, LiveServer, _free_port, _require_chromium, login, shot
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
-pytestmark = pytest.mark.skipif(not REDIS_URL, reason="no TEST_REDIS_URL: background jobs need a Redis")
+pytestmark = pytest.mark.skipif(
+    not REDIS_URL and not shutil.which("redis-server"), reason="background jobs need a Redis (redis-server)"
+)
 
 
 @pytest.fixture(scope="module")
-def files_server(tmp_path_factory):
+def redis_url(tmp_path_factory):
+    """TEST_REDIS_URL, or (the browser tests run without it) a throwaway Redis of this module's own."""
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    where = tmp_path_factory.mktemp("bgfiles-redis")
+    script = str(ROOT / ".ci" / "redis.sh")
+    url = subprocess.run(
+        ["bash", script, "start", str(where), str(_free_port())], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        yield url
+    finally:
+        subprocess.run(["bash", script, "stop", str(where)], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def files_server(tmp_path_factory, redis_url):
     """A server like live_server's, with Redis and every export over 1 row sent to the worker."""
     _require_chromium()
     import redis
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(redis_url).flushdb()
     db_path = tmp_path_factory.mktemp("bgfiles-db") / "bgfiles.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     env.update(
@@ -36,7 +57,7 @@ def files_server(tmp_path_factory):
         SECRET_KEY="browser-test-secret",
         SMS_BACKEND="console",
         PYTHONUNBUFFERED="1",
-        REDIS_URL=REDIS_URL,
+        REDIS_URL=redis_url,
         EXPORT_BACKGROUND_ROWS="1",
         PDF_BACKGROUND_PAGES="0",
         STORAGE_DIR=str(tmp_path_factory.mktemp("bgfiles-files")),
