@@ -8,6 +8,8 @@ kind of file:
                 failure lists of bulk actions                failures_path(token)
     documents/  generated documents (PDF)                    document_path(name)
     exports/    generated exports                            export_path(name)
+                big exports and prints made by a worker      export_path("bg_<token>.xlsx"), removed
+                (views/downloads.py), for their user only     after BACKGROUND_FILE_HOURS (batch/jobs.py)
     attachments/ documents clerks attach to applications     attachment_path(name)
                  (超龄例外的证明文件), downloaded only within scope
 

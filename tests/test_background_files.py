@@ -132,9 +132,24 @@ def test_a_big_export_goes_to_the_worker_with_progress_and_a_download_of_the_sam
 
 
 @needs_redis
-def test_a_list_export_over_the_threshold_is_made_by_the_worker_within_the_users_scope(app, as_user, background):
+def test_a_list_export_over_the_threshold_is_made_by_the_worker_within_the_users_scope(
+    app, as_user, background, monkeypatch
+):
     client = as_user("clerk1")
     token = queued_token(client.get("/admin/members/export/xlsx/"))
+    seen = []  # what the page would have shown at each step of the worker's run
+    real = downloads.make
+
+    @contextmanager
+    def looking(spec, user_id, progress):
+        def progress_and_look(done, total=None):
+            progress(done, total)
+            seen.append({k: v for k, v in jobs.file_state(token).items() if k in ("phase", "done", "total")})
+
+        with real(spec, user_id, progress_and_look) as download:
+            yield download
+
+    monkeypatch.setattr(downloads, "make", looking)
     work(app)
     got = client.get(f"/admin/downloads/{token}/file/")
     assert got.status_code == 200
@@ -143,6 +158,8 @@ def test_a_list_export_over_the_threshold_is_made_by_the_worker_within_the_users
     assert {r[0] for r in sheet(got.get_data()).iter_rows(min_row=2, values_only=True)} == own
     shown = client.get(f"/admin/downloads/{token}/progress/").get_json()
     assert shown["done"] == shown["total"] == len(own) > 2  # the whole count, not the request's capped one
+    assert seen and all(s["phase"] == "making" and s["total"] == len(own) for s in seen), seen
+    assert seen[0]["done"] == 0
 
 
 @needs_redis

@@ -420,3 +420,39 @@ def test_the_managers_lists_export_to_managers_only(app, as_user, endpoint):
         assert as_user(who).get(f"/admin/{endpoint}/export/xlsx/").status_code in (403, 404), (endpoint, who)
     ws = workbook(as_user("admin").get(f"/admin/{endpoint}/export/xlsx/"))
     assert ws.max_row > 1
+
+
+def test_a_failure_while_the_sheet_is_written_reaches_the_download_and_leaves_no_thread():
+    """The sheet is deflated on a thread of its own (batch/export.py `_Deflater`): an error in the
+    rows, in the writing, or a download abandoned half-way ends it, and the error is the caller's."""
+    import threading
+
+    from batch import export as bx
+
+    def rows():
+        yield [Decimal("1.00"), date(2026, 1, 1)]
+        raise RuntimeError("数据库断开")
+
+    def deflaters():
+        return [t for t in threading.enumerate() if t.name == "xlsx-deflate"]
+
+    with pytest.raises(RuntimeError, match="数据库断开"):
+        b"".join(bx.stream_xlsx(["金额", "日期"], rows(), chunk_rows=1))
+    chunks = bx.stream_xlsx(["金额"], ([Decimal(k)] for k in range(100_000)), chunk_rows=10)
+    next(chunks), next(chunks)
+    chunks.close()  # the client went away
+    assert not deflaters()
+
+    class Broken(bx._Deflater):
+        def _run(self):
+            self.f = None  # the zip member cannot be written
+            super()._run()
+
+    original = bx._Deflater
+    bx._Deflater = Broken
+    try:
+        with pytest.raises(AttributeError):
+            b"".join(bx.stream_xlsx(["金额"], ([Decimal(k)] for k in range(10_000)), chunk_rows=10))
+    finally:
+        bx._Deflater = original
+    assert not deflaters()

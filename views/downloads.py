@@ -56,6 +56,8 @@ def _spec(view, **what) -> dict:
 
 def background_action(view, action, ids, user, expected: int, params: dict):
     """A download-kind bulk action: queued when it is big (see the module); else None."""
+    if jobs.redis_connection() is None:
+        return None  # no background files: nothing measured, made in the request as always
     unit, size = action.size(ids, user, expected, **params) if action.size else ("rows", expected)
     spec = _spec(view, what="action", action=action.name, expected=expected, params=params)
     if json.loads(json.dumps(params, default=str)) != params:
