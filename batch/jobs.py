@@ -180,18 +180,11 @@ def _stage_of(batch: ImportBatch) -> str:
 def run_job(batch_id: int, stage: str, token: str) -> str:
     """The RQ job: run the stage for the batch if the batch still names this run; once only."""
     conn = redis_connection()
-    lease = current_app.config["JOB_LEASE_SECONDS"]
-    if not conn.set(_lease_key(batch_id), token, nx=True, ex=lease):
-        log.info("batch %s: another worker holds it; job %s does nothing", batch_id, token)
-        return "busy"
-    beat = _Heartbeat(conn, _lease_key(batch_id), token, lease)
-    beat.start()
-    try:
+    with _leased(conn, _lease_key(batch_id), token) as held:
+        if not held:
+            log.info("batch %s: another worker holds it; job %s does nothing", batch_id, token)
+            return "busy"
         return _run(conn, batch_id, stage, token)
-    finally:
-        beat.stop()
-        _release(conn, _lease_key(batch_id), token)
-        db.session.remove()
 
 
 def _run(conn, batch_id: int, stage: str, token: str) -> str:
@@ -252,6 +245,24 @@ class _Heartbeat:
                 self.conn.eval(self.RENEW, 1, self.key, self.token, self.lease)
             except Exception as exc:  # keep trying; a lease that runs out only lets another run start
                 log.warning("lease renewal failed: %s", exc)
+
+
+@contextmanager
+def _leased(conn, key: str, token: str):
+    """Hold the lease `key` for `token` while the body runs (renewed by a heartbeat; released, and
+    the database session ended, afterwards): yields True, or False when another worker holds it."""
+    lease = current_app.config["JOB_LEASE_SECONDS"]
+    if not conn.set(key, token, nx=True, ex=lease):
+        yield False
+        return
+    beat = _Heartbeat(conn, key, token, lease)
+    beat.start()
+    try:
+        yield True
+    finally:
+        beat.stop()
+        _release(conn, key, token)
+        db.session.remove()
 
 
 def _release(conn, key: str, token: str) -> None:
@@ -551,18 +562,11 @@ def run_file(token: str, run: str, make) -> str:
     if record is None or record.get("run") != run or record.get("phase") not in FILE_PHASES_IN_FLIGHT:
         log.info("file %s: run %s is not the one under way (done already?); nothing to do", token, run)
         return "stale"
-    lease = current_app.config["JOB_LEASE_SECONDS"]
-    if not conn.set(_file_lease_key(token), run, nx=True, ex=lease):
-        log.info("file %s: another worker holds it; run %s does nothing", token, run)
-        return "busy"
-    beat = _Heartbeat(conn, _file_lease_key(token), run, lease)
-    beat.start()
-    try:
+    with _leased(conn, _file_lease_key(token), run) as held:
+        if not held:
+            log.info("file %s: another worker holds it; run %s does nothing", token, run)
+            return "busy"
         return _make_file(conn, token, run, make)
-    finally:
-        beat.stop()
-        _release(conn, _file_lease_key(token), run)
-        db.session.remove()
 
 
 def _make_file(conn, token: str, run: str, make) -> str:
