@@ -114,12 +114,21 @@ def _literal_actions() -> set[str]:
                 args = list(node.args)
                 if name in ("write_audit", "dml_with_audit", "transition") and args:
                     pos = {"write_audit": 0, "dml_with_audit": 2, "transition": 5}[name]
-                    if len(args) > pos and isinstance(args[pos], ast.Constant) and isinstance(args[pos].value, str):
-                        found.add(args[pos].value)
+                    if len(args) > pos:
+                        found |= _strings(args[pos])
                 for kw in node.keywords:
-                    if kw.arg == "action" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                        found.add(kw.value.value)
+                    if kw.arg == "action":
+                        found |= _strings(kw.value)
     return found
+
+
+def _strings(node) -> set[str]:
+    """A literal action, or each literal of `"create" if created else "update"`."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.IfExp):
+        return _strings(node.body) | _strings(node.orelse)
+    return set()
 
 
 def test_every_audit_action_in_the_code_has_a_chinese_label(app):

@@ -49,6 +49,8 @@ STATUS_LABELS = {
     "decision_note": "驳回原因",
     "updated_at": "修改时间",
 }
+# the workflow's own columns (新建 → 提交 → 通过/驳回): the end of every application's details
+DECISION_DETAILS = ["status", "decision_note", "created_by", "created_at", "submitted_at", "decided_by", "decided_at"]
 AS = ApplicationStatus
 MIME = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}
 
@@ -137,6 +139,45 @@ class ApplicationView(ScopedModelView):
             buttons.insert(0, ("修改", self.get_url(".edit_view", id=app.id), False))
         return {"app_buttons": buttons, "app_blocking": blocking, "app_warnings": warnings}
 
+    # ---- the create and edit forms of the kinds that have their own (会员变更, 超龄例外)
+    def _to_edit(self):
+        """(the application of ?id= to edit, None) or (None, the page saying why it cannot be)."""
+        app = self.get_one(request.args.get("id"))
+        refused = self._refuse_if_locked(app)
+        if refused:
+            return None, refused
+        if not self.can_edit:
+            abort(403)
+        return app, None
+
+    def _save(self, app, form) -> None:
+        """The form's values into the application (a new one added), its files stored, and its
+        audit row (修改前: the old values) in the same transaction; committed."""
+        created = app.id is None
+        before = None if created else self._snapshot(app)
+        self._fill(app, form)
+        if created:
+            db.session.add(app)
+        db.session.flush()  # a new application's id: its audit row, its file's name
+        self._store(app, form)
+        write_audit(
+            "create" if created else "update",
+            self._audit_entity(),
+            [app.id],
+            current_user().id,
+            before=before,
+            after=self._snapshot(app),
+        )
+        db.session.commit()
+
+    @staticmethod
+    def _fill(app, form):
+        raise NotImplementedError
+
+    @staticmethod
+    def _store(app, form):
+        """Files the form brought (none by default)."""
+
 
 # ---- 会员调动管理 (manual 一(四)1) ----------------------------------------------------------------
 def _masked_member(view, context, model, name):
@@ -155,13 +196,7 @@ class TransferView(ApplicationView):
         "from_org",
         "to_org",
         "reason",
-        "status",
-        "decision_note",
-        "created_by",
-        "created_at",
-        "submitted_at",
-        "decided_by",
-        "decided_at",
+        *DECISION_DETAILS,
     ]
     column_labels = dict(
         STATUS_LABELS, member="会员（证件号已隐去）", from_org="调出单位", to_org="调入单位", reason="调动原因"
@@ -239,13 +274,7 @@ class ChangeView(ApplicationView):
         "new_gender",
         "new_birth_date",
         "reason",
-        "status",
-        "decision_note",
-        "created_by",
-        "created_at",
-        "submitted_at",
-        "decided_by",
-        "decided_at",
+        *DECISION_DETAILS,
     ]
     column_labels = dict(
         STATUS_LABELS,
@@ -291,32 +320,19 @@ class ChangeView(ApplicationView):
             form.member_ref.data = term
         if request.method == "POST" and member is not None and form.validate_on_submit():
             app = ChangeApplication(member_id=form.member.id, org_id=form.member.org_id, created_by_id=user.id)
-            self._fill(app, form)
-            db.session.add(app)
-            db.session.flush()
-            write_audit("create", "change_application", [app.id], user.id, after=self._snapshot(app))
-            db.session.commit()
+            self._save(app, form)
             flash(f"已保存变更申请（申请编号 {app.id}，新建）。核对无误后请在列表中【上报】。", "success")
             return redirect(self.get_url(".index_view", status=AS.NEW.value))
         return self._form_page(form, member, error=error)
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self):
-        app = self.get_one(request.args.get("id"))
-        refused = self._refuse_if_locked(app)
+        app, refused = self._to_edit()
         if refused:
             return refused
-        if not self.can_edit:
-            abort(403)
         form = ChangeForm(_posted(), obj=None if request.method == "POST" else app, app_id=app.id, member=app.member)
         if request.method == "POST" and form.validate_on_submit():
-            before = self._snapshot(app)
-            self._fill(app, form)
-            db.session.flush()
-            write_audit(
-                "update", "change_application", [app.id], current_user().id, before=before, after=self._snapshot(app)
-            )
-            db.session.commit()
+            self._save(app, form)
             flash(f"已修改变更申请（申请编号 {app.id}）。", "success")
             return redirect(self.get_url(".details_view", id=app.id))
         return self._form_page(form, app.member, app=app)
@@ -371,13 +387,7 @@ class OverAgeView(ApplicationView):
         "member",
         "reason",
         "document_name",
-        "status",
-        "decision_note",
-        "created_by",
-        "created_at",
-        "submitted_at",
-        "decided_by",
-        "decided_at",
+        *DECISION_DETAILS,
     ]
     column_labels = dict(
         STATUS_LABELS,
@@ -414,24 +424,16 @@ class OverAgeView(ApplicationView):
             form.id_number.data = request.args.get("id_number", "")
         if request.method == "POST" and form.validate_on_submit():
             app = OverAgeApplication(org_id=user.org_id, created_by_id=user.id)
-            self._fill(app, form)
-            db.session.add(app)
-            db.session.flush()
-            self._store(app, form)
-            write_audit("create", "over_age_application", [app.id], user.id, after=self._snapshot(app))
-            db.session.commit()
+            self._save(app, form)
             flash(f"已保存超龄例外申请（申请编号 {app.id}，新建）。请核对后点【提交】，由代办处审批。", "success")
             return redirect(self.get_url(".details_view", id=app.id))
         return self._form_page(form)
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self):
-        app = self.get_one(request.args.get("id"))
-        refused = self._refuse_if_locked(app)
+        app, refused = self._to_edit()
         if refused:
             return refused
-        if not self.can_edit:
-            abort(403)
         form = OverAgeForm(
             _posted(files=True),
             obj=None if request.method == "POST" else app,
@@ -439,13 +441,7 @@ class OverAgeView(ApplicationView):
             has_document=bool(app.document_sha256),
         )
         if request.method == "POST" and form.validate_on_submit():
-            before = self._snapshot(app)
-            self._fill(app, form)
-            self._store(app, form)
-            write_audit(
-                "update", "over_age_application", [app.id], current_user().id, before=before, after=self._snapshot(app)
-            )
-            db.session.commit()
+            self._save(app, form)
             flash(f"已修改超龄例外申请（申请编号 {app.id}）。", "success")
             return redirect(self.get_url(".details_view", id=app.id))
         return self._form_page(form, app)

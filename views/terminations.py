@@ -47,7 +47,7 @@ from rules import COMMON_REASONS, MAX_POLICIES, mask_id, parse_date
 
 from . import access, panel
 from .access import current_user
-from .applications import STATUS_LABELS, ApplicationView, _status, application_panel
+from .applications import DECISION_DETAILS, STATUS_LABELS, ApplicationView, _status, application_panel
 from .base import ScopedModelView, format_date, money_formatter
 from .bulk import WORKFLOW
 
@@ -92,13 +92,7 @@ class TerminationView(ApplicationView):
         "reason",
         "requested_end_date",
         "refund",
-        "status",
-        "decision_note",
-        "created_by",
-        "created_at",
-        "submitted_at",
-        "decided_by",
-        "decided_at",
+        *DECISION_DETAILS,
     ]
     column_labels = dict(
         STATUS_LABELS,
