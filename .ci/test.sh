@@ -7,11 +7,13 @@ py=.venv/bin/python
 echo "== ruff (check + format)"
 .venv/bin/ruff check . && .venv/bin/ruff format --check .
 work=$(mktemp -d /tmp/huzhu-ci.XXXXXX)
-mkdir -p "$work/pg" "$work/redis" "$work/tmp-pg" "$work/tmp-sqlite" "$work/artifacts-pg"
+mkdir -p "$work/tmp-pg" "$work/tmp-sqlite" "$work/artifacts-pg"
+pgdir=$(mktemp -d /tmp/huzhu-pg.XXXXXX)  # (its own folder: the server runs as another user)
+redisdir=$(mktemp -d /tmp/huzhu-redis.XXXXXX)
 port=${PGTEST_PORT:-$((54000 + RANDOM % 900))}
-trap 'bash .ci/postgres.sh stop "$work/pg"; bash .ci/redis.sh stop "$work/redis"; rm -rf "$work/tmp-pg" "$work/tmp-sqlite"' EXIT
-url=$(bash .ci/postgres.sh start "$work/pg" "$port")
-redis=$(bash .ci/redis.sh start "$work/redis" "$((port + 1000))")
+trap 'bash .ci/postgres.sh stop "$pgdir"; bash .ci/redis.sh stop "$redisdir"; rm -rf "$work/tmp-pg" "$work/tmp-sqlite"' EXIT
+url=$(bash .ci/postgres.sh start "$pgdir" "$port")
+redis=$(bash .ci/redis.sh start "$redisdir" "$((port + 1000))")
 
 # (the browser tests drive `make run`'s own server, on SQLite: they run once, in the SQLite part)
 TEST_DATABASE_URL="$url" TEST_REDIS_URL="$redis" TEST_ARTIFACTS="$work/artifacts-pg" \

@@ -7,7 +7,7 @@ here for the views: `access.UNIT`, `access.MANAGERS`, ….
 
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g
 
 from models.roles import ADMIN, AGENCY, BUSINESS, EVERYONE, INFO, MANAGERS, OFFICE, UNIT
 
@@ -33,3 +33,10 @@ def current_user():
 def has_role(*roles) -> bool:
     user = current_user()
     return user is not None and user.role in roles
+
+
+def screens() -> list:
+    """Every screen registered on the app's Admin, in menu order.  Flask-Admin keeps them only in
+    its private `Admin._views`: this is the one place that reads it, and
+    tests/test_library_guards.py fails if the library renames it."""
+    return [view for admin in current_app.extensions.get("admin", []) for view in admin._views]

@@ -16,6 +16,8 @@ from flask import current_app, g
 from models import LabeledEnum, db
 from models.audit import ACTION_LABELS, ENTITY_LABELS, FIELD_LABELS, NOISE_FIELDS
 
+from .access import screens
+
 EMPTY = "（空）"
 ARROW = " → "
 
@@ -38,12 +40,11 @@ def field_labels(entity: str) -> dict[str, str]:
     if entity not in cache:
         labels = dict(FIELD_LABELS)
         model = _models().get(entity)
-        for admin in current_app.extensions.get("admin", []):
-            for view in admin._views:
-                if getattr(view, "model", None) is model and model is not None:
-                    for key, label in (view.column_labels or {}).items():
-                        labels[key] = str(label)
-                        labels.setdefault(f"{key}_id", str(label))  # the relation's column
+        for view in screens():
+            if getattr(view, "model", None) is model and model is not None:
+                for key, label in (view.column_labels or {}).items():
+                    labels[key] = str(label)
+                    labels.setdefault(f"{key}_id", str(label))  # the relation's column
         cache[entity] = labels
     return cache[entity]
 

@@ -28,7 +28,7 @@ from batch import jobs
 from batch.errors import BatchFileError
 from models import User, db
 
-from .access import current_user
+from .access import current_user, screens
 
 MAKER = "views.downloads.job"
 MSG_NO_LONGER = "您已没有权限做这个操作（角色或单位已变更），没有生成文件。"
@@ -85,10 +85,9 @@ def job(token: str, run: str) -> str:
 
 
 def _screen(endpoint: str):
-    for admin in current_app.extensions.get("admin", []):
-        for view in admin._views:
-            if view.endpoint == endpoint:
-                return view
+    for view in screens():
+        if view.endpoint == endpoint:
+            return view
     raise BatchFileError(MSG_NO_LONGER)
 
 
