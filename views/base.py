@@ -237,10 +237,14 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
         return form
 
     def create_form(self, obj=None):
-        return self._scope_form_choices(super().create_form(obj))
+        return self.prepare_form(self._scope_form_choices(super().create_form(obj)))
 
     def edit_form(self, obj=None):
-        return self._scope_form_choices(super().edit_form(obj))
+        return self.prepare_form(self._scope_form_choices(super().edit_form(obj)), obj)
+
+    def prepare_form(self, form, obj=None):
+        """The create (obj None) or edit form as this screen shows it: choices, labels, fields left out."""
+        return form
 
     def handle_view_exception(self, exc):
         if isinstance(exc, sa.exc.IntegrityError):

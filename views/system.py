@@ -32,7 +32,8 @@ class EnumFieldsMixin:
 
     enum_fields: dict = {}
 
-    def _enum_choices(self, form, obj=None):
+    def prepare_form(self, form, obj=None):
+        form = super().prepare_form(form, obj)
         for name, (enum, label, blank) in self.enum_fields.items():
             field = form[name]
             field.choices = ([("", blank)] if blank else []) + enum.choices()
@@ -41,12 +42,6 @@ class EnumFieldsMixin:
                 value = getattr(obj, name)
                 field.data = value.value if value is not None else ""
         return form
-
-    def create_form(self, obj=None):
-        return self._enum_choices(super().create_form(obj))
-
-    def edit_form(self, obj=None):
-        return self._enum_choices(super().edit_form(obj), obj)
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
@@ -202,7 +197,8 @@ class UserView(ScopedModelView):
             return "只有系统管理员可以修改系统管理员的账户（包括重置密码、解锁和停用）。"
         return None
 
-    def _prep(self, form, obj=None):
+    def prepare_form(self, form, obj=None):
+        form = super().prepare_form(form, obj)
         grantable = [c for c in Role.choices() if self._actor_is_admin() or c[0] != Role.ADMIN.value]
         form.role.choices = grantable
         form.role.validate_choice = False  # checked in on_model_change, with a Chinese message
@@ -215,12 +211,6 @@ class UserView(ScopedModelView):
         if obj is None:
             del form.stepup_code  # a new account changes nobody's phone or password
         return form
-
-    def create_form(self, obj=None):
-        return self._prep(super().create_form(obj))
-
-    def edit_form(self, obj=None):
-        return self._prep(super().edit_form(obj), obj)
 
     def on_model_change(self, form, model, is_created):
         actor = current_user()
