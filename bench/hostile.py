@@ -1078,7 +1078,7 @@ def main() -> None:
         assert made["exit"] == 0, made["stderr"]
         log("demo database ready")
         files = file_attacks(app, tmp)
-        result["item_1"] = {k: v for k, v in files.items() if "cell_" in k or "baseline" in k}
+        result["item_1"] = {k: v for k, v in files.items() if k.startswith(("cell_", "baseline"))}
         result["item_2"] = {k: v for k, v in files.items() if "bomb" in k}
         web = Web(app)
         result["item_4"] = item_4_sessions(web)
