@@ -138,6 +138,13 @@ def _old_value(model, key: str):
     return h.unchanged[0] if h.unchanged else getattr(model, key)
 
 
+def _unlock(user) -> None:
+    """The lock-out and the pending login code go: the next login starts afresh."""
+    user.failed_attempts = 0
+    user.locked_until = None
+    user.login_code_hash = None
+
+
 class UserView(ScopedModelView):
     """系统管理 → 用户.  Only 系统管理员 grants (or touches an account of) 系统管理员; nobody
     changes their own role or 停用s themselves; a change of phone or password is audited and needs
@@ -256,14 +263,19 @@ class UserView(ScopedModelView):
         ok, message = send_stepup_code(current_user(), client_ip())
         return jsonify(ok=ok, message=message), (200 if ok else 400)
 
+    def _posted_user(self):
+        """(the user of the posted id, None), or (that user, the page saying this manager may not
+        change that account); 403 for whoever may not edit users at all."""
+        if not self.can_edit:
+            abort(403)
+        user = self.get_one(request.form.get("id"))
+        return user, self._refuse_if_locked(user)
+
     @expose("/reset-password/", methods=["POST"])
     def reset_password(self):
         """重置密码: a new random password, shown once on the page that answers this POST (never
         kept in the session or a flash); every session of that user ends."""
-        if not self.can_edit:
-            abort(403)
-        user = self.get_one(request.form.get("id"))
-        refused = self._refuse_if_locked(user)
+        user, refused = self._posted_user()
         if refused:
             return refused
         if not use_stepup_code(request.form.get("stepup_code")):
@@ -272,9 +284,7 @@ class UserView(ScopedModelView):
         actor = current_user()
         new = "Hz-" + secrets.token_urlsafe(6)
         user.set_password(new)
-        user.failed_attempts = 0
-        user.locked_until = None
-        user.login_code_hash = None
+        _unlock(user)
         end_sessions(user.id, keep=session.token if user.id == actor.id else None)
         write_audit("reset_password", "user", [user.id], actor.id, after={"password": "（已重置）"})
         db.session.commit()
@@ -291,15 +301,10 @@ class UserView(ScopedModelView):
 
     @expose("/unlock/", methods=["POST"])
     def unlock(self):
-        if not self.can_edit:
-            abort(403)
-        user = self.get_one(request.form.get("id"))
-        refused = self._refuse_if_locked(user)
+        user, refused = self._posted_user()
         if refused:
             return refused
-        user.failed_attempts = 0
-        user.locked_until = None
-        user.login_code_hash = None
+        _unlock(user)
         write_audit("unlock", "user", [user.id], current_user().id)
         db.session.commit()
         flash(f"已解锁用户 {user.username}", "success")
