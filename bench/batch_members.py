@@ -272,58 +272,11 @@ def measure(
         with Timer() as create:
             batch_id = create_batch("members", data, Path(file).name, user).id
 
-        runs, prof = common.check_and_process(batch_id, load, counter, profile)
-        check_s, statements_check, listed_check, checked = runs["check"]
-        process_s, statements_process, listed_process, processed = runs["process"]
-        rss = common.peak_rss_mb()
-        counter.close()
-
-        db.session.remove()
-        in_db = db.session.scalar(
-            sa.select(sa.func.count()).select_from(Member).where(Member.import_batch_id == batch_id)
-        )
-        if in_db != processed.created or checked.ok_count != processed.created:
-            raise SystemExit(f"mismatch: checked ok {checked.ok_count}, created {processed.created}, in db {in_db}")
-        codes: dict[str, int] = {}
-        for r in processed.results:
-            if r.code:
-                codes[str(r.code)] = codes.get(str(r.code), 0) + 1
-        # the floor: the same file read by python-calamine, the same rows by COPY into a copy of
-        # the member table with the same indexes and constraints
-        floor_rows = db.session.execute(
-            sa.text(f"SELECT {', '.join(FLOOR_COLUMNS)} FROM member WHERE import_batch_id = :b ORDER BY id"),
-            {"b": batch_id},
-        ).all()
-        db.session.remove()
-    floor_read_s, _ = common.floor_read(data)
-    lines = "".join(common.copy_line(r) for r in floor_rows)
-    floor_copy_s = common.floor_copy(url, "member", FLOOR_COLUMNS, lines)
-    if show:
-        for label, listed in (("check", listed_check), ("process", listed_process)):
-            common.log(f"{label} statements:")
-            for s in listed:
-                print("    " + s, file=sys.stderr)
-    if prof:
-        import pstats
-
-        prof.dump_stats(profile)
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
-    common.log(f"error codes: {codes}")
+        figures = common.measure_stored_batch(url, batch_id, data, load, counter, profile, show, Member, FLOOR_COLUMNS)
     out = {
         "read_s": read.s,
-        "check_s": check_s,
-        "process_s": process_s,
-        "total_s": round(check_s + process_s, 3),
-        "peak_rss_mb": rss,
-        "statements_check": statements_check,
-        "statements_process": statements_process,
-        "created": processed.created,
-        "errors": processed.error_count,
+        **figures,
         "create_batch_s": create.s,
-        "floor_read_s": floor_read_s,
-        "floor_copy_s": floor_copy_s,
-        "floor_s": round(floor_read_s + floor_copy_s, 3),
-        "ratio": round((check_s + process_s) / (floor_read_s + floor_copy_s), 2),
         "load_avg_1m": load_1m,
     }  # other work on the machine: the figures are wall-clock seconds
     if phases is not None:
