@@ -142,15 +142,7 @@ def build_upload(rows: int, existing: int, ids: IdNumbers, units, clerk_unit_id:
 
 
 def generate(url: str, upload_dir: Path, existing: int, n_units: int) -> tuple[list, int]:
-    from models import db
-    from models.demo import load_demo_data
-
-    app = common.make_app(url, upload_dir)
-    with app.app_context():
-        db.create_all()
-        load_demo_data()
-        db.session.remove()
-        db.engine.dispose()
+    common.demo_database(url, upload_dir)
     units = common.make_units(url, n_units)
     clerk_unit_id, clerk_unit_code = units[0]
     common.add_user(url, BENCH_USER, clerk_unit_code)

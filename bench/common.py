@@ -178,6 +178,20 @@ def make_app(url: str, upload_dir: str | Path):
     )
 
 
+def demo_database(url: str, upload_dir: str | Path):
+    """The schema and the demo data (DESIGN.md §10) in the empty database `url`; the app."""
+    from models import db
+    from models.demo import load_demo_data
+
+    app = make_app(url, upload_dir)
+    with app.app_context():
+        db.create_all()
+        load_demo_data()
+        db.session.remove()
+        db.engine.dispose()
+    return app
+
+
 def connect(url: str) -> psycopg.Connection:
     return psycopg.connect(driver_url(url))
 

@@ -464,15 +464,9 @@ def _fetch_members(url: str, first_no: int, last_no: int):
 
 
 def generate(url: str, params: dict, upload_dir: Path) -> dict:
-    from models import Policy, db
-    from models.demo import load_demo_data
+    from models import Policy
 
-    app = common.make_app(url, upload_dir)
-    with app.app_context():
-        db.create_all()
-        load_demo_data()
-        db.session.remove()
-        db.engine.dispose()
+    common.demo_database(url, upload_dir)
     with Timer() as t_units:
         units = common.make_units(url, params["units"], params["per_agency"])
     a_unit, b_unit = units[0], units[common_b_index(units)]
