@@ -133,7 +133,7 @@ def _decode(data: bytes) -> str:
 
 def _csv_rows(data: bytes, limits: Limits) -> Iterator[list]:
     if b"\x00" in data[:4096]:
-        raise BatchFileError("文件无法读取：不是文本格式的 CSV 文件，请用 Excel 另存为 .xlsx 后上传")
+        raise BatchFileError("不是文本格式的 CSV 文件，无法读取。请用 Excel 另存为 .xlsx 后上传")
     text = _decode(data)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
