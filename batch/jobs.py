@@ -330,6 +330,8 @@ def state(batch: ImportBatch) -> dict:
     out.update(finished=False, stage=stage, phase="queued", done=0, total=0)
     conn = redis_connection()
     alive = _alive(conn, batch) if conn is not None else "lost"
+    if alive == "lost" and _ended_meanwhile(batch):
+        return state(batch)  # the run ended between reading the batch and asking Redis: its outcome
     if alive == "lost":
         out.update(
             status=BatchStatus.INTERRUPTED.value,
@@ -343,6 +345,15 @@ def state(batch: ImportBatch) -> dict:
     out["done"] = int(progress.get("done") or 0)
     out["total"] = int(progress.get("total") or 0)
     return out
+
+
+def _ended_meanwhile(batch: ImportBatch) -> bool:
+    """Read the batch again: has the run that looked lost in fact just finished (the worker commits
+    the outcome, then lets its lease go, so a page that read the batch a moment before sees no
+    lease and a finished job)?"""
+    token = batch.job_id
+    db.session.refresh(batch)
+    return batch.status not in IN_FLIGHT or batch.job_id != token
 
 
 def _alive(conn, batch: ImportBatch) -> str:
@@ -522,6 +533,9 @@ def file_state(token: str) -> dict | None:
     }
     if phase in FILE_PHASES_IN_FLIGHT:
         alive = _liveness(conn, _file_lease_key(token), record.get("run"))
+        fresh = _file_record(conn, token) if alive == "lost" else None
+        if fresh is not None and (fresh.get("phase") != phase or fresh.get("run") != record.get("run")):
+            return file_state(token)  # it ended (or was asked again) while this was read
         if alive == "lost":
             out.update(phase="failed", finished=True, message=MSG_FILE_INTERRUPTED)
     if out["phase"] == "failed":

@@ -189,6 +189,25 @@ def test_the_screen_sends_a_big_file_to_the_worker_and_shows_the_progress_page(a
 
 
 @needs_redis
+def test_a_page_that_read_the_batch_just_before_the_worker_finished_shows_the_result_not_interrupted(
+    app, ctx, tmp_path, background
+):
+    """The load test's race: the progress page reads the batch (校验中), the worker commits the
+    result and lets its lease go, then the page asks Redis: no lease, the job finished. That is
+    not a lost run; the page reads the batch again and shows 已校验."""
+    path, ids = big_file(tmp_path)
+    batch = new_batch(path)
+    assert jobs.submit(batch, "check", clerk()) is None
+    db.session.rollback()
+    seen_by_the_page = db.session.get(ImportBatch, batch.id)
+    assert seen_by_the_page.status == BatchStatus.CHECKING
+    with app.app_context():  # meanwhile the worker (its own session) checks it and finishes
+        jobs.work(burst=True)
+    shown = jobs.state(seen_by_the_page)
+    assert (shown["status"], shown["finished"], shown.get("message")) == ("checked", True, None)
+
+
+@needs_redis
 def test_a_job_picked_twice_creates_nothing_twice(app, ctx, tmp_path, background):
     path, ids = big_file(tmp_path)
     batch = new_batch(path)
