@@ -113,3 +113,27 @@ def test_a_huge_list_counts_up_to_the_cap_and_says_so(app, client, monkeypatch):
     login_as(app, client, "clerk1")  # a unit's list under the cap stays exact
     monkeypatch.setattr(views.base, "LIST_COUNT_CAP", 1000)
     assert re.search(r"列表\s*\(100\)", client.get("/admin/members/").get_data(as_text=True))
+
+
+def test_the_menu_shows_each_role_its_own_screens_and_highlights_the_screen_open(app, client):
+    """The menu is rendered once per (role, screen) and kept (views.menu_html): a clerk after an
+    admin, or 投保管理 after 入会管理, still gets their own menu with the right item highlighted."""
+    import re
+
+    def menu(url):
+        page = client.get(url).get_data(as_text=True)
+        nav = page[page.index('<ul class="nav navbar-nav mr-auto">') : page.index('id="current-user"')]
+        items = re.findall(r'class="dropdown-item([^"]*)"\s+href="([^"]+)"', nav)
+        return {href for _, href in items}, [href for cls, href in items if "active" in cls]
+
+    login_as(app, client, "admin")
+    admin_items, active = menu("/admin/members/")
+    assert {"/admin/users/", "/admin/audit/", "/admin/members/"} <= admin_items
+    assert active == ["/admin/members/"]
+    login_as(app, client, "clerk1")
+    clerk_items, active = menu("/admin/members/")
+    assert active == ["/admin/members/"] and "/admin/users/" not in clerk_items
+    assert clerk_items < admin_items
+    assert menu("/admin/policies/")[1] == ["/admin/policies/"]
+    login_as(app, client, "agency1")
+    assert menu("/admin/policies/")[1] == ["/admin/policies/"]

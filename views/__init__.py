@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flask import current_app
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from models import (
     AuditLog,
@@ -23,6 +26,7 @@ from models import (
     db,
 )
 
+from .access import current_user
 from .applications import ChangeView, OverAgeView, TransferView
 from .batches import BatchView
 from .downloads import DownloadView
@@ -83,4 +87,20 @@ def init_admin(app) -> Admin:
     admin.add_view(ProductView(Product, s, name="产品", category=SYSTEM, endpoint="products"))
     admin.add_view(AuditLogView(AuditLog, s, name="审计日志", category=SYSTEM, endpoint="audit"))
     admin.add_view(DownloadView(name="后台生成的文件", endpoint="downloads"))  # not in the menu
+    app.jinja_env.globals["menu_html"] = menu_html
     return admin
+
+
+@pass_context
+def menu_html(context, render) -> Markup:
+    """The navigation menu, rendered by Flask-Admin's macro once per (role, screen) and kept: which
+    screens a user sees depends on the role alone (RoleGuard.is_visible), which item is highlighted
+    on the screen. ~15 url_for and a dozen is_accessible checks saved on every page."""
+    user = current_user()
+    view = context.get("admin_view")
+    key = (getattr(user, "role", None), getattr(view, "endpoint", None))
+    cache = current_app.extensions.setdefault("menu_html", {})
+    html = cache.get(key)
+    if html is None:
+        html = cache[key] = str(render())
+    return Markup(html)
