@@ -138,8 +138,6 @@ def submit(batch: ImportBatch, stage: str, user) -> Outcome | None:
 
 
 def _enqueue(conn, batch: ImportBatch, stage: str, rows: int) -> None:
-    from rq import Callback
-
     token = uuid.uuid4().hex
     claimed = db.session.execute(
         sa.update(ImportBatch)
@@ -154,22 +152,28 @@ def _enqueue(conn, batch: ImportBatch, stage: str, rows: int) -> None:
     conn.hset(_progress_key(batch.id), mapping={"phase": "queued", "done": 0, "total": 0})  # known once read
     conn.expire(_progress_key(batch.id), KEEP_SECONDS)
     try:
-        _queue(conn).enqueue(
-            run_job,
-            batch.id,
-            stage,
-            token,
-            job_id=token,
-            job_timeout=JOB_TIMEOUT,
-            result_ttl=KEEP_SECONDS,
-            failure_ttl=KEEP_SECONDS,
-            on_failure=Callback(on_job_failure),
-            description=f"batch {batch.id} {stage}",
-        )
+        _put_on_queue(conn, run_job, (batch.id, stage, token), token, on_job_failure, f"batch {batch.id} {stage}")
     except Exception:
         _interrupt(batch.id, token, stage)
         raise
     log.info("batch %s (%s rows) queued for %s as job %s", batch.id, rows, stage, token)
+
+
+def _put_on_queue(conn, func, args: tuple, job_id: str, on_failure, description: str) -> None:
+    """One job on the queue: its id is the run's token, kept (and its failure) for KEEP_SECONDS, and
+    `on_failure` told when it raises, times out or its worker dies."""
+    from rq import Callback
+
+    _queue(conn).enqueue(
+        func,
+        *args,
+        job_id=job_id,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=KEEP_SECONDS,
+        failure_ttl=KEEP_SECONDS,
+        on_failure=Callback(on_failure),
+        description=description,
+    )
 
 
 def _stage_of(batch: ImportBatch) -> str:
@@ -479,22 +483,10 @@ def submit_file(maker: str, spec: dict, user, size: int, unit: str = "rows", bac
 
 
 def _enqueue_file(conn, token: str) -> None:
-    from rq import Callback
-
     run = uuid.uuid4().hex
     record = _file_record(conn, token)
     conn.hset(_file_key(token), mapping={"run": run, "phase": "queued", "done": 0, "message": ""})
-    _queue(conn).enqueue(
-        record["maker"],
-        token,
-        run,
-        job_id=run,
-        job_timeout=JOB_TIMEOUT,
-        result_ttl=KEEP_SECONDS,
-        failure_ttl=KEEP_SECONDS,
-        on_failure=Callback(on_file_failure),
-        description=f"file {token}",
-    )
+    _put_on_queue(conn, record["maker"], (token, run), run, on_file_failure, f"file {token}")
 
 
 def _file_record(conn, token: str) -> dict | None:
