@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from conftest import csrf_token, login_as
 from pdftext import pdf_pages, pdf_text, squeeze
 from test_exports import FIRST, NEXT, expiring_in
-from test_jobs import REDIS_URL, needs_redis, work
+from test_jobs import REDIS_URL, needs_redis, work, worker_killed_at
 from test_policy_actions import confirm
 
 import batch.jobs as jobs
@@ -351,34 +351,10 @@ with app.app_context():
 def test_a_worker_killed_mid_file_leaves_no_file_says_so_and_the_file_can_be_made_again(
     app, client, tmp_path, background
 ):
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from test_jobs import ROOT
-
     login_as(app, client, "clerk1")  # (the members exported are the demo data's: the worker process sees them too)
     token = queued_token(client.get("/admin/members/export/xlsx/"))
-    marker = tmp_path / "writing"
-    script = FILE_WORKER.format(
-        root=str(ROOT),
-        marker=str(marker),
-        db=app.config["SQLALCHEMY_DATABASE_URI"],
-        redis=REDIS_URL,
-        storage=app.config["STORAGE_DIR"],
-    )
-    worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert worker.poll() is None, "the worker ended before writing"
-            assert time.monotonic() < deadline, "the worker did not start writing"
-            time.sleep(0.05)
+    with worker_killed_at(app, FILE_WORKER, tmp_path / "writing"):
         assert client.get(f"/admin/downloads/{token}/progress/").get_json()["phase"] == "making"
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # the machine goes away
-        worker.wait()
     with app.app_context():
         # only a .tmp was being written: no file to download; the next start clears it (its writer is gone)
         assert [n for n in made_files(token) if not n.endswith(".tmp")] == []

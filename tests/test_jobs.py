@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,30 @@ def work(app):
         jobs.work(burst=True)
     if has_app_context():
         db.session.expire_all()  # the worker's session wrote; the test's own must read anew
+
+
+@contextmanager
+def worker_killed_at(app, template: str, marker):
+    """A real worker process (the `template` script, given the test's database, Redis and storage)
+    run until it writes `marker`; then, after the with-block, killed as a machine goes away."""
+    script = template.format(
+        root=str(ROOT),
+        marker=str(marker),
+        db=app.config["SQLALCHEMY_DATABASE_URI"],
+        redis=REDIS_URL,
+        storage=app.config["STORAGE_DIR"],
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert worker.poll() is None, "the worker ended before reaching the point"
+            assert time.monotonic() < deadline, "the worker did not reach the point"
+            time.sleep(0.05)
+        yield marker
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
 
 
 # ---------------------------------------------------------------- without Redis: inline
@@ -296,27 +321,10 @@ def test_a_worker_killed_mid_job_leaves_nothing_written_and_the_batch_can_be_run
         committed_batch["batch_id"] = bid = batch.id
         check_batch(batch, clerk())
         assert jobs.submit(batch, "process", clerk()) is None
-    marker = tmp_path / "written"
-    script = WORKER.format(
-        root=str(ROOT),
-        marker=str(marker),
-        db=app.config["SQLALCHEMY_DATABASE_URI"],
-        redis=REDIS_URL,
-        storage=app.config["STORAGE_DIR"],
-    )
-    worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert worker.poll() is None, "the worker ended before writing"
-            assert time.monotonic() < deadline, "the worker did not reach the write"
-            time.sleep(0.05)
+    with worker_killed_at(app, WORKER, tmp_path / "written") as marker:
         assert marker.read_text() == "20"
         with app.app_context():
             assert jobs.state(db.session.get(ImportBatch, bid))["phase"] == "write"  # mid-job
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # the machine goes away
-        worker.wait()
 
     with app.app_context():
         assert members_with(ids) == 0  # nothing half written

@@ -117,6 +117,8 @@ def test_each_rows_icons_open_and_delete_that_row_and_a_locked_row_has_only_its_
 def test_no_list_edits_in_place_so_a_cell_is_its_value(app):
     """templates/admin/list_with_actions.html renders a row's cells flat (no in-place editing):
     a screen that turned on Flask-Admin's column_editable_list would lose it silently; this says so."""
-    with app.app_context():
-        views = [v for v in app.extensions["admin"][0]._views if hasattr(v, "column_editable_list")]
+    from views.access import screens
+
+    with app.test_request_context():
+        views = [v for v in screens() if hasattr(v, "column_editable_list")]
     assert views and all(not v.column_editable_list for v in views)
