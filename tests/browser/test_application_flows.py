@@ -126,7 +126,9 @@ def test_a_change_is_saved_reported_rejected_with_a_reason_corrected_and_approve
 
     _logout_and_login(page, live_server, "info1")
     page.get_by_role("link", name="待审批的会员变更申请").click()
-    page.get_by_role("link", name=re.compile(r"^\d+$")).first.click()  # the newest application's page
+    page.wait_for_url(re.compile(r"/admin/changes/"))  # (首页's own to-do counts are number links too)
+    page.locator("table.model-list a", has_text=re.compile(r"^\d+$")).first.click()  # the newest application
+    page.wait_for_url(re.compile(r"/admin/changes/details/"))
     expect(page.locator("body")).to_contain_text(new_name)
     page.get_by_role("link", name="【驳回】").click()
     page.fill("#p-reason", "请附户口本复印件后重新上报")
