@@ -73,7 +73,10 @@ def test_unique_keys_clerks_rely_on_exist(empty_database):
         assert ("policy_no",) in unique_cols("policy")
         assert ("receipt_no",) in unique_cols("receipt")
         assert ("code",) in unique_cols("org")
+        # the enrolment rules (IN_FLIGHT, DUPLICATE) by phase, the lists and 即将到期 (issue 13's index diet)
+        assert ("member_id", "product_id") in unique_cols("policy")
+        assert ("member_id", "product_id", "expected_effective_date") in unique_cols("policy")
         indexed = {tuple(i["column_names"]) for i in insp.get_indexes("policy")}
-        assert ("org_id", "status", "product_id", "id") in indexed
-        assert ("expiry_date",) in indexed
+        assert ("org_id", "phase", "product_id", "id") in indexed
+        assert ("expiry_date", "id") in indexed
         db.engine.dispose()
