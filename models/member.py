@@ -55,8 +55,9 @@ class Member(Timestamps, Versioned, db.Model):
     __table_args__ = (
         # the lists of a unit or an agency: scope, 选择状态 and the page's newest ids from the index
         sa.Index("ix_member_org_status", "org_id", "status", "id"),
-        # 姓名 search (a prefix, views/members.py name_filter)
-        sa.Index("ix_member_name", "name"),
+        # 姓名 search, a prefix (LIKE '王伟%', views/members.py): the pattern operator class serves
+        # it in any collation (the default one only in C; without it a seq scan of 1M rows, 300 ms)
+        sa.Index("ix_member_name", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
         # 批量入会's own members (batch/members.py: written, agreed); members entered on the form
         # have no batch and no entry
         sa.Index(
