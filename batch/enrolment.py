@@ -279,7 +279,7 @@ def _load_members(keys: list, ctx: EnrolContext) -> dict:
                 Member.version,
             ).where(named)
         )
-        .tuples()
+        .all()  # one fetchall: iterating fetches row by row
     )
     out = {}
     statuses = _MEMBER_STATUS
@@ -333,7 +333,7 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
                 Policy.id != (ctx.exclude_policy_id or 0),
             )
         )
-        .tuples()
+        .all()  # one fetchall: iterating fetches row by row
     )
     out: dict[int, dict] = {}
     new_start, new_end = ctx.effective, ctx.expiry
