@@ -42,7 +42,7 @@ from rules import (
 )
 
 from .pipeline import RowResult
-from .sql import bulk_insert, driver_errors, in_values
+from .sql import bulk_insert, driver_errors, in_select, in_values
 
 LIVE = POLICY_LIVE
 
@@ -445,17 +445,24 @@ def policy_facts_changed(ctx: EnrolContext, stage, batch_id: int) -> bool:
     in flight, of the same period, live shares overlapping the new period — changed since?"""
     s = stage
     m = Member.__table__
+    named = sa.select(s.c.member_id).where(s.c.batch_id == batch_id, s.c.member_id.isnot(None))
+    # the members as they are now, found by probing the primary key with the staged ids
+    now = (
+        sa.select(m.c.id, m.c.version, m.c.id_number, m.c.member_no)
+        .where(in_select(db.session, m.c.id, named))
+        .subquery("now")
+    )
     member_changed = db.session.scalar(
         sa.select(sa.func.count())
-        .select_from(s.outerjoin(m, m.c.id == s.c.member_id))
+        .select_from(s.outerjoin(now, now.c.id == s.c.member_id))
         .where(
             s.c.batch_id == batch_id,
             s.c.member_id.isnot(None),
             sa.or_(
-                m.c.id.is_(None),
-                m.c.version != s.c.member_version,
-                sa.and_(s.c.key_kind == "idn", m.c.id_number != s.c.key_value),
-                sa.and_(s.c.key_kind == "no", m.c.member_no != s.c.key_value),
+                now.c.id.is_(None),
+                now.c.version != s.c.member_version,
+                sa.and_(s.c.key_kind == "idn", now.c.id_number != s.c.key_value),
+                sa.and_(s.c.key_kind == "no", now.c.member_no != s.c.key_value),
             ),
         )
     )
@@ -503,7 +510,7 @@ def policy_facts_changed(ctx: EnrolContext, stage, batch_id: int) -> bool:
             ).label("shares"),
         )
         .where(
-            p.c.member_id.in_(sa.select(s.c.member_id).where(s.c.batch_id == batch_id, s.c.member_id.isnot(None))),
+            in_select(db.session, p.c.member_id, named),
             p.c.product_id == ctx.product.id,
             p.c.status.in_(in_flight + live),
             sa.or_(p.c.status.in_(in_flight), p.c.expiry_date >= new_start),

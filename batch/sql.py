@@ -31,6 +31,16 @@ def in_values(session, column, values: list, item_type=sa.String):
     return column.in_(sa.select(table.c.value))
 
 
+def in_select(session, column, select: sa.Select):
+    """`column IN (select)` that PostgreSQL answers by probing the column's index with the
+    select's values (`column = ANY(ARRAY(select))`: the planner cannot see the array's size), as
+    `in_values` does for a list: for a batch's few ten thousand keys out of millions of rows, a
+    hash join over a scan of the whole table is what it would pick otherwise.  SQLite: IN."""
+    if dialect(session) == "postgresql":
+        return column == sa.any_(sa.func.array(select.scalar_subquery()))
+    return column.in_(select)
+
+
 class CopyRows(list):
     """Rows for `bulk_insert` whose every value is exactly of its column's Python type or None
     (str for String and non-native Enum columns, int for Integer, bool, datetime.date for Date,
