@@ -385,10 +385,10 @@ def record_link(text_of):
             return text_of(model)
         endpoint = ".edit_view" if view.can_edit and not view.edit_refusal(model) else ".details_view"
         url = row_url(view, endpoint, model.id, url=context.get("return_url"))
-        return Markup('<a href="{}">{}</a>').format(url, text_of(model))
+        return Markup('<a href="%s">%s</a>') % (url, text_of(model))  # (% escapes as .format does, faster)
 
     return formatter
 
 
 def link(url, text) -> Markup:
-    return Markup('<a href="{}">{}</a>').format(url, text)
+    return Markup('<a href="%s">%s</a>') % (url, text)
