@@ -40,7 +40,7 @@ class AuditLog(db.Model):
     entity_id = sa.Column(sa.Integer)  # the one record of a single-record row (else NULL)
     # the records of a grouped row (else NULL): deferred, a list page never loads 100,000 ids
     entity_ids = deferred(sa.Column(ID_LIST))
-    entity_count = sa.Column(sa.Integer, nullable=False, default=1, server_default="1")  # how many records
+    entity_count = sa.Column(sa.Integer, nullable=False, server_default="1")  # how many records
     before = sa.Column(sa.JSON)
     after = sa.Column(sa.JSON)
 
@@ -345,9 +345,9 @@ def names_record(entity_id: int, session=None) -> sa.ColumnElement:
     """The audit rows that name record `entity_id` (with `AuditLog.entity == …` for its table):
     its single-record rows (ix_audit_log_entity) and the grouped rows listing it
     (PostgreSQL: `entity_ids @> ARRAY[id]`, the GIN index ix_audit_log_entity_ids)."""
-    single = AuditLog.entity_id == entity_id
     if not -(2**31) <= entity_id < 2**31:
-        return single  # no integer id: names nothing (the cast to integer[] would fail)
+        return sa.false()  # no record has such an id (and PostgreSQL would refuse it as an integer)
+    single = AuditLog.entity_id == entity_id
     if _postgresql(session):
         listed = AuditLog.entity_ids.op("@>")(postgresql.array([sa.cast(sa.literal(entity_id), sa.Integer)]))
     else:

@@ -47,7 +47,7 @@ def test_a_bulk_report_is_one_line_of_the_audit_log_that_leads_to_every_policy(p
 
     line.locator("a.audit-records").click()
     page.wait_for_url(f"**/admin/audit/records/?id={audit_id}*")
-    expect(page.locator("h4")).to_contain_text(f"上报 投保记录 共 {count} 条")
+    expect(page.locator("#audit-records-title")).to_contain_text(f"上报 投保记录 共 {count} 条")
     expect(page.locator("#audit-record-list tbody tr")).to_have_count(count)
     expect(page.locator("#audit-record-list")).to_contain_text(str(some))
     shot(page, "audit_grouped_records")
