@@ -17,11 +17,11 @@ redis=$(bash .ci/redis.sh start "$redisdir" "$((port + 1000))")
 
 # (the browser tests drive `make run`'s own server, on SQLite: they run once, in the SQLite part)
 TEST_DATABASE_URL="$url" TEST_REDIS_URL="$redis" TEST_ARTIFACTS="$work/artifacts-pg" \
-  $py -m pytest -q -p no:cacheprovider --basetemp="$work/tmp-pg" --ignore=tests/browser \
+  $py -m pytest -q -p no:cacheprovider --durations=20 --basetemp="$work/tmp-pg" --ignore=tests/browser \
   --cov=rules --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100 "$@" >"$work/pg.log" 2>&1 &
 pg_pid=$!
 TEST_DATABASE_URL="" TEST_REDIS_URL="" \
-  $py -m pytest -q -p no:cacheprovider --basetemp="$work/tmp-sqlite" "$@" >"$work/sqlite.log" 2>&1 &
+  $py -m pytest -q -p no:cacheprovider --durations=20 --basetemp="$work/tmp-sqlite" "$@" >"$work/sqlite.log" 2>&1 &
 sqlite_pid=$!
 pg_rc=0 sqlite_rc=0
 wait $pg_pid || pg_rc=$?

@@ -42,7 +42,7 @@ from rules import (
 )
 
 from .pipeline import RowResult
-from .sql import bulk_insert, driver_errors, in_values
+from .sql import bulk_insert, driver_errors, in_select, in_values
 
 LIVE = POLICY_LIVE
 
@@ -279,7 +279,7 @@ def _load_members(keys: list, ctx: EnrolContext) -> dict:
                 Member.version,
             ).where(named)
         )
-        .tuples()
+        .all()  # one fetchall: iterating fetches row by row
     )
     out = {}
     statuses = _MEMBER_STATUS
@@ -333,7 +333,7 @@ def _load_policies(member_ids: set[int], ctx: EnrolContext) -> dict:
                 Policy.id != (ctx.exclude_policy_id or 0),
             )
         )
-        .tuples()
+        .all()  # one fetchall: iterating fetches row by row
     )
     out: dict[int, dict] = {}
     new_start, new_end = ctx.effective, ctx.expiry
@@ -439,24 +439,51 @@ def created_after(ctx: EnrolContext, batch_id) -> dict:
     }
 
 
+def _null(type_):
+    return sa.cast(sa.null(), type_)
+
+
 def policy_facts_changed(ctx: EnrolContext, stage, batch_id: int) -> bool:
     """Set-based, for a staged check: has any member the rows named changed (version, key), has a
     member appeared for a key that found none, or have the members' policies of the product —
     in flight, of the same period, live shares overlapping the new period — changed since?"""
     s = stage
     m = Member.__table__
+    named = sa.select(s.c.member_id).where(s.c.batch_id == batch_id, s.c.member_id.isnot(None))
+    # What the rows were checked on and what the database says now, side by side in one
+    # aggregate per member (no join the planner could turn into a loop over the stage): the
+    # members found by probing the primary key with the staged ids.
+    text, num = sa.String, sa.Integer
+    staged = sa.select(
+        s.c.member_id.label("id"),
+        s.c.member_version.label("s_version"),
+        sa.case((s.c.key_kind == "idn", s.c.key_value)).label("s_idn"),
+        sa.case((s.c.key_kind == "no", s.c.key_value)).label("s_no"),
+        _null(num).label("m_version"),
+        _null(text).label("m_idn"),
+        _null(text).label("m_no"),
+    ).where(s.c.batch_id == batch_id, s.c.member_id.isnot(None))
+    now = sa.select(m.c.id, _null(num), _null(text), _null(text), m.c.version, m.c.id_number, m.c.member_no).where(
+        in_select(db.session, m.c.id, named)
+    )
+    u = sa.union_all(staged, now).subquery("u")
+    max_, min_ = sa.func.max, sa.func.min
     member_changed = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(s.outerjoin(m, m.c.id == s.c.member_id))
-        .where(
-            s.c.batch_id == batch_id,
-            s.c.member_id.isnot(None),
-            sa.or_(
-                m.c.id.is_(None),
-                m.c.version != s.c.member_version,
-                sa.and_(s.c.key_kind == "idn", m.c.id_number != s.c.key_value),
-                sa.and_(s.c.key_kind == "no", m.c.member_no != s.c.key_value),
-            ),
+        sa.select(sa.func.count()).select_from(
+            sa.select(u.c.id)
+            .group_by(u.c.id)
+            .having(
+                sa.or_(
+                    max_(u.c.m_version).is_(None),  # the member is gone
+                    min_(u.c.s_version) != max_(u.c.m_version),
+                    max_(u.c.s_version) != max_(u.c.m_version),
+                    min_(u.c.s_idn) != max_(u.c.m_idn),  # found by a number it no longer has
+                    max_(u.c.s_idn) != max_(u.c.m_idn),
+                    min_(u.c.s_no) != max_(u.c.m_no),
+                    max_(u.c.s_no) != max_(u.c.m_no),
+                )
+            )
+            .subquery()
         )
     )
     if member_changed:
@@ -488,45 +515,57 @@ def policy_facts_changed(ctx: EnrolContext, stage, batch_id: int) -> bool:
     start = sa.func.coalesce(p.c.effective_date, p.c.expected_effective_date)
     new_start, new_end = ctx.effective, ctx.expiry
     is_live = p.c.status.in_(live)
-    current = (
-        sa.select(
-            p.c.member_id,
-            sa.func.max(sa.case((p.c.status.in_(in_flight), 1), else_=0)).label("in_flight"),
-            sa.func.max(
-                sa.case(
-                    (sa.and_(is_live, sa.or_(start == new_start, p.c.expected_effective_date == new_start)), 1),
-                    else_=0,
-                )
-            ).label("same_period"),  # as _load_policies says it: the same start or the same 预期生效时间
-            sa.func.sum(
-                sa.case((sa.and_(is_live, start <= new_end, p.c.expiry_date >= new_start), p.c.shares), else_=0)
-            ).label("shares"),
-        )
-        .where(
-            p.c.member_id.in_(sa.select(s.c.member_id).where(s.c.batch_id == batch_id, s.c.member_id.isnot(None))),
-            p.c.product_id == ctx.product.id,
-            p.c.status.in_(in_flight + live),
-            sa.or_(p.c.status.in_(in_flight), p.c.expiry_date >= new_start),
-        )
-        .group_by(p.c.member_id)
-        .subquery("cur")
+
+    def flag(cond):
+        return sa.case((cond, 1), else_=0)
+
+    # per member: the facts each staged row was checked on (e_*), beside the policies as they
+    # are now (c_*: in flight, live of the same period, live shares overlapping the new period)
+    zero = sa.literal(0, num)
+    expected = sa.select(
+        s.c.member_id.label("member_id"),
+        sa.literal(1, num).label("staged"),
+        flag(s.c.in_flight).label("e_in_flight"),
+        flag(s.c.same_period).label("e_same_period"),
+        s.c.live_shares.label("e_shares"),
+        zero.label("c_in_flight"),
+        zero.label("c_same_period"),
+        zero.label("c_shares"),
+    ).where(s.c.batch_id == batch_id, s.c.member_id.isnot(None), s.c.in_flight.isnot(None))
+    current = sa.select(
+        p.c.member_id,
+        zero,
+        _null(num),
+        _null(num),
+        _null(num),
+        flag(p.c.status.in_(in_flight)),
+        # as _load_policies says it: the same start or the same 预期生效时间
+        flag(sa.and_(is_live, sa.or_(start == new_start, p.c.expected_effective_date == new_start))),
+        sa.case((sa.and_(is_live, start <= new_end, p.c.expiry_date >= new_start), p.c.shares), else_=0),
+    ).where(
+        in_select(db.session, p.c.member_id, named),
+        p.c.product_id == ctx.product.id,
+        p.c.status.in_(in_flight + live),
+        sa.or_(p.c.status.in_(in_flight), p.c.expiry_date >= new_start),
     )
-
-    def flag(col):
-        return sa.case((col, 1), else_=0)
-
+    u = sa.union_all(expected, current).subquery("facts")
+    now_in_flight, now_same, now_shares = max_(u.c.c_in_flight), max_(u.c.c_same_period), sa.func.sum(u.c.c_shares)
     changed = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(s.outerjoin(current, current.c.member_id == s.c.member_id))
-        .where(
-            s.c.batch_id == batch_id,
-            s.c.member_id.isnot(None),
-            s.c.in_flight.isnot(None),
-            sa.or_(
-                flag(s.c.in_flight) != sa.func.coalesce(current.c.in_flight, 0),
-                flag(s.c.same_period) != sa.func.coalesce(current.c.same_period, 0),
-                s.c.live_shares != sa.func.coalesce(current.c.shares, 0),
-            ),
+        sa.select(sa.func.count()).select_from(
+            sa.select(u.c.member_id)
+            .group_by(u.c.member_id)
+            .having(
+                max_(u.c.staged) == 1,
+                sa.or_(
+                    min_(u.c.e_in_flight) != now_in_flight,
+                    max_(u.c.e_in_flight) != now_in_flight,
+                    min_(u.c.e_same_period) != now_same,
+                    max_(u.c.e_same_period) != now_same,
+                    min_(u.c.e_shares) != now_shares,
+                    max_(u.c.e_shares) != now_shares,
+                ),
+            )
+            .subquery()
         )
     )
     return bool(changed)

@@ -31,16 +31,28 @@ def in_values(session, column, values: list, item_type=sa.String):
     return column.in_(sa.select(table.c.value))
 
 
+def in_select(session, column, select: sa.Select):
+    """`column IN (select)` that PostgreSQL answers by probing the column's index with the
+    select's values (`column = ANY(ARRAY(select))`: the planner cannot see the array's size), as
+    `in_values` does for a list: for a batch's few ten thousand keys out of millions of rows, a
+    hash join over a scan of the whole table is what it would pick otherwise.  SQLite: IN."""
+    if dialect(session) == "postgresql":
+        return column == sa.any_(sa.func.array(select.scalar_subquery()))
+    return column.in_(select)
+
+
 class CopyRows(list):
     """Rows for `bulk_insert` whose every value is exactly of its column's Python type or None
     (str for String and non-native Enum columns, int for Integer, bool, datetime.date for Date,
-    naive datetime for DateTime): on PostgreSQL they go by binary COPY, which spares the
+    naive datetime for DateTime, Decimal for Numeric): on PostgreSQL they go by binary COPY, which spares the
     driver the text formatting of each value (5× less CPU on the client) and the server the
     parsing of dates and numbers.  A plain list goes by text COPY, which takes anything."""
 
 
 _BINARY_TYPES = (
     (sa.Boolean, "bool"),
+    (sa.Float, None),  # a Numeric, but its values are floats
+    (sa.Numeric, "numeric"),  # decimal.Decimal (an int is taken too)
     (sa.BigInteger, "int8"),
     (sa.SmallInteger, "int2"),
     (sa.Integer, "int4"),

@@ -42,7 +42,7 @@ from models.storage import checked_path
 from rules import Code
 
 from .reader import Table
-from .sql import dialect
+from .sql import CopyRows, bulk_insert, dialect
 
 STAGE_FORMAT = 1  # bump when what is staged changes meaning
 BASE_COLUMNS = ["batch_id", "row_no", "code", "message", "warnings"]
@@ -74,21 +74,6 @@ def stage_key(kind, ctx) -> str:
 # --- writing the stage (业务校验) ------------------------------------------------------------------
 
 
-def _text(value) -> str:
-    """One value of a COPY text line."""
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    return str(value)
-
-
 def _stage_rows(kind, batch_id: int, results):
     """(batch_id, row_no, code, message, warnings, *the kind's values) per row."""
     stage_row = kind.stage_row
@@ -116,15 +101,11 @@ def write_stage(kind, ctx, table: Table, results) -> None:
     clear_stage(batch.id)
     columns = BASE_COLUMNS + list(kind.stage_columns)
     rows = _stage_rows(kind, batch.id, results)
-    conn = db.session.connection()
     if dialect(db.session) == "postgresql":
-        raw = conn.connection.driver_connection
-        cols = ", ".join(f'"{c}"' for c in columns)
-        text = _text
-        lines = "".join("\t".join([text(v) for v in row]) + "\n" for row in rows)
-        with raw.cursor() as cur, cur.copy(f"COPY batch_stage ({cols}) FROM STDIN") as copy:
-            copy.write(lines)
+        # binary COPY: every staged value is of its column's type (str, int, bool, date, Decimal)
+        bulk_insert(db.session, BatchStage.__table__, columns, CopyRows(rows))
     else:
+        conn = db.session.connection()
         to_db = BatchStage.__table__.c.amount.type.bind_processor(conn.dialect)
         amount_at = columns.index("amount") if "amount" in columns else None
         data = [list(row) for row in rows]
