@@ -19,14 +19,14 @@ Adding the stored column rewrites the policy table (about 20 s per 3M rows on 2 
 locked meanwhile): run it in a quiet hour.
 
 Revision ID: 0019_indexes
-Revises: 0017_export
+Revises: 0018_audit
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_indexes"
-down_revision = "0017_export"
+down_revision = "0018_audit"
 branch_labels = None
 depends_on = None
 
