@@ -3,8 +3,8 @@
 An action is a plain function `(ids, user, **params) -> Result` where `ids` is a SELECT of the
 ids the list screen's query matches (its filters and search, already narrowed to the user's
 scope).  Every state change is one `UPDATE … WHERE id IN (ids) AND status IN (:expected)` with
-its audit rows written in the same statement (PostgreSQL: a data-modifying CTE), so a row whose
-state changed meanwhile is skipped and counted, never clobbered, and the statement count does
+its audit row written in the same statement (PostgreSQL: a data-modifying CTE; one audit row
+naming every record moved, models/audit.py), so a row whose state changed meanwhile is skipped and counted, never clobbered, and the statement count does
 not depend on the row count.
 """
 
@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from models import AuditLog, db, utcnow, write_audit
-from models.audit import insert_audit_select, json_or_null
+from models import AuditLog, db, utcnow
+from models.audit import grouped_row, insert_audit_select, insert_grouped_select, json_or_null
 
 
 @dataclass
@@ -143,56 +143,70 @@ def dml_with_audit(
     before_columns: dict | None = None,
     returning_ids: bool = False,
 ):
-    """Run an UPDATE/DELETE and write one audit row per row it touched; return that count (or,
-    with `returning_ids`, the ids of those rows, for what the caller does to exactly them next).
+    """Run an UPDATE/DELETE and audit the rows it touched; return their count (or, with
+    `returning_ids`, their ids, for what the caller does to exactly them next).
 
-    `before_columns` maps names to columns whose per-row values go into each audit row's
-    `before` (e.g. the old date, read from a self-joined alias in UPDATE … FROM).
+    `before`/`after` the same for every row: ONE audit row naming all of them (models/audit.py
+    insert_grouped_select; a single-record row when it touched one, none when none).
+    `before_columns` maps names to columns whose per-row values go into each row's `before` (e.g.
+    the old date, read from a self-joined alias in UPDATE … FROM): then a row per record.
 
     PostgreSQL: one statement, `WITH done AS (dml RETURNING id, …) INSERT INTO audit_log …
     SELECT … FROM done`.  SQLite (single writer, development only): the DML with RETURNING, then
-    one executemany of the audit rows."""
+    one INSERT of the audit row(s)."""
     before_columns = before_columns or {}
     dml = dml.returning(model.id, *[col.label(f"b_{k}") for k, col in before_columns.items()])
     session = db.session
     now = utcnow()
+    table = AuditLog.__table__
     if session.get_bind().dialect.name == "postgresql":
         done = dml.cte("done")
-        if before_columns:
-            pairs = []
-            for k in before_columns:
-                pairs += [sa.literal(k, sa.String), done.c[f"b_{k}"]]
-            before_expr = sa.func.json_build_object(*pairs).cast(sa.JSON)
-        else:
-            before_expr = json_or_null(before)
+        if not before_columns:
+            logged = (
+                insert_grouped_select(
+                    action, _entity(model), user_id, done.c.id, json_or_null(before), json_or_null(after), now
+                )
+                .returning(table.c.entity_id, table.c.entity_ids, table.c.entity_count)
+                .cte("logged")
+            )
+            row = session.execute(sa.select(logged)).first()
+            if returning_ids:
+                return [] if row is None else ([row.entity_id] if row.entity_id is not None else list(row.entity_ids))
+            return 0 if row is None else row.entity_count
+        pairs = []
+        for k in before_columns:
+            pairs += [sa.literal(k, sa.String), done.c[f"b_{k}"]]
+        before_expr = sa.func.json_build_object(*pairs).cast(sa.JSON)
         logged = (
             insert_audit_select(action, _entity(model), user_id, done.c.id, before_expr, json_or_null(after), now)
-            .returning(AuditLog.id, AuditLog.entity_id)
+            .returning(table.c.id, table.c.entity_id)
             .cte("logged")
         )
         if returning_ids:
             return list(session.scalars(sa.select(logged.c.entity_id)))
         return session.scalar(sa.select(sa.func.count()).select_from(logged))
     rows = session.execute(dml).all()
+    ids = [r[0] for r in rows]
     if not before_columns:
-        write_audit(action, _entity(model), [r[0] for r in rows], user_id, before=before, after=after)
-        return [r[0] for r in rows] if returning_ids else len(rows)
-    keys = list(before_columns)
-    audit = [
-        dict(
-            created_at=now,
-            user_id=user_id,
-            action=action,
-            entity=_entity(model),
-            entity_id=r[0],
-            before={k: _jsonable(v) for k, v in zip(keys, r[1:])},
-            after=after,
-        )
-        for r in rows
-    ]
+        row = grouped_row(action, _entity(model), ids, user_id, before, after, now)
+        audit = [row] if row is not None else []
+    else:
+        keys = list(before_columns)
+        audit = [
+            dict(
+                created_at=now,
+                user_id=user_id,
+                action=action,
+                entity=_entity(model),
+                entity_id=r[0],
+                before={k: _jsonable(v) for k, v in zip(keys, r[1:])},
+                after=after,
+            )
+            for r in rows
+        ]
     if audit:
-        session.execute(sa.insert(AuditLog), audit)
-    return [r[0] for r in rows] if returning_ids else len(rows)
+        session.execute(sa.insert(table), audit)
+    return ids if returning_ids else len(rows)
 
 
 def json_object(*pairs):

@@ -49,10 +49,10 @@ def find_member(term: str) -> tuple[Member | None, str | None]:
 
 def lookups_in_last_hour(user) -> int:
     since = utcnow() - timedelta(hours=1)
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(AuditLog)
-        .where(AuditLog.user_id == user.id, AuditLog.action == "lookup", AuditLog.created_at >= since)
+    return db.session.scalar(  # the look-ups, not the audit rows: one row may name several (models/audit.py)
+        sa.select(sa.func.coalesce(sa.func.sum(AuditLog.entity_count), 0)).where(
+            AuditLog.user_id == user.id, AuditLog.action == "lookup", AuditLog.created_at >= since
+        )
     )
 
 

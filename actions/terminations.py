@@ -238,7 +238,7 @@ def lock_policies(model, ids, from_states) -> None:
 
 def on_approve(ids: list[int], user) -> None:
     """Every policy of the applications this transaction approved: 提前终止, its end date and its
-    refund, in one UPDATE with one audit row per policy."""
+    refund, in one UPDATE with its audit row (one, naming every policy)."""
     approved = in_values(db.session, T.id, ids, sa.Integer)  # exactly the applications this transaction approved
     link = sa.select(TP.c.policy_id).join(T, T.id == TP.c.application_id).where(approved)
 

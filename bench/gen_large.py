@@ -148,12 +148,48 @@ def _metadata():
     return db.metadata
 
 
-def schema_hash() -> str:
-    """The tables and their columns and constraints (not the indexes: those are synced)."""
+# tables holding none of the data set, only what the benchmarks write (emptied by `restore`): out of
+# the schema hash, and created again from the models on reuse when their definition changed
+SCRATCH_TABLES = ("audit_log",)
+
+
+def _table_hash(table) -> str:
     import sqlalchemy as sa
 
-    ddl = "\n".join(common._ddl(sa.schema.CreateTable(t)) for t in _metadata().sorted_tables)
+    return hashlib.sha256(common._ddl(sa.schema.CreateTable(table)).encode()).hexdigest()[:16]
+
+
+def schema_hash() -> str:
+    """The tables and their columns and constraints (not the indexes: those are synced; not the
+    scratch tables: see sync_scratch_tables)."""
+    import sqlalchemy as sa
+
+    ddl = "\n".join(
+        common._ddl(sa.schema.CreateTable(t)) for t in _metadata().sorted_tables if t.name not in SCRATCH_TABLES
+    )
     return hashlib.sha256(ddl.encode()).hexdigest()[:16]
+
+
+def sync_scratch_tables(url: str) -> list[str]:
+    """A scratch table whose definition in the models changed (its hash is its COMMENT) is dropped
+    and created again, empty, from the models (its indexes then come from sync_indexes)."""
+    import sqlalchemy as sa
+
+    changes = []
+    with connect(url) as conn:
+        for name in SCRATCH_TABLES:
+            table = _metadata().tables[name]
+            row = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (f'"{name}"',)).fetchone()
+            if row and row[0] == _table_hash(table):
+                continue
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+            conn.execute(common._ddl(sa.schema.CreateTable(table)))
+            conn.execute(f"COMMENT ON TABLE \"{name}\" IS '{_table_hash(table)}'")
+            conn.commit()
+            changes.append(f"created {name} again from the models")
+    for c in changes:
+        log(f"table sync: {c}")
+    return changes
 
 
 def read_meta(url: str) -> dict | None:
@@ -225,6 +261,16 @@ def vacuum(url: str, *tables: str) -> None:
 # --- restoring what the benchmarks changed ---------------------------------------------------------
 
 
+def audited_sql(entity: str, action: str) -> str:
+    """SELECT of the ids of the records an action audited: its single-record rows' entity_id and
+    the ids its grouped rows name (models/audit.py)."""
+    where = f"entity = '{entity}' AND action = '{action}'"
+    return (
+        f"SELECT entity_id FROM audit_log WHERE {where} AND entity_id IS NOT NULL "
+        f"UNION ALL SELECT unnest(entity_ids) FROM audit_log WHERE {where} AND entity_ids IS NOT NULL"
+    )
+
+
 def restore(url: str) -> dict:
     """Undo the benchmarks' writes: policies moved to 上报 go back to 新建 (found by their audit
     rows), uploaded policies and their batches go, the audit log is emptied.  Idempotent.
@@ -239,7 +285,7 @@ def restore(url: str) -> dict:
             log("not a superuser: deleting the uploaded policies with their foreign-key checks (slow)")
         reported = conn.execute(
             "UPDATE policy SET status = 'NEW', return_reason = NULL, version = version - 1 WHERE id IN "
-            "(SELECT entity_id FROM audit_log WHERE entity = 'policy' AND action = 'report') "
+            f"({audited_sql('policy', 'report')}) "
             "AND status = 'REPORTED'"
         ).rowcount
         uploaded = conn.execute("DELETE FROM policy WHERE import_batch_id IS NOT NULL").rowcount
@@ -532,6 +578,7 @@ def ensure_large(rebuild: bool = False, **overrides) -> dict:
                 f"note: {DBNAME} was built on {meta.get('built_on')}: its dates are relative to that day "
                 "(use --rebuild for today's)"
             )
+        sync_scratch_tables(url)
         sync_indexes(url)
         restore(url)
         return dict(meta, url=url, reused=True)
@@ -539,6 +586,7 @@ def ensure_large(rebuild: bool = False, **overrides) -> dict:
     with Timer() as t, tempfile.TemporaryDirectory(prefix="bench-large.") as tmp:
         url = common.fresh_database(server, "large")
         info = generate(url, params, Path(tmp))
+        sync_scratch_tables(url)  # records the scratch tables' definitions (their COMMENT)
     meta = dict(wanted, generate_s=t.s, built_on=date.today().isoformat(), **info)
     _write_meta(url, meta)
     log(f"{DBNAME} built in {t.s} s")

@@ -418,7 +418,7 @@ def clean_up(url: str) -> None:
     with connect(url) as conn:
         conn.execute(  # 当前查询结果上报 of the data set's own new members, undone
             "UPDATE member SET status = 'NEW', version = version - 1 WHERE import_batch_id IS NULL AND id IN "
-            "(SELECT entity_id FROM audit_log WHERE entity = 'member' AND action = 'report') AND status = 'CONFIRMED'"
+            f"({gen_large.audited_sql('member', 'report')}) AND status = 'CONFIRMED'"
         )
         conn.execute(
             "DELETE FROM audit_log WHERE entity = 'member' AND entity_id IN "

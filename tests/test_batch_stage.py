@@ -28,7 +28,6 @@ from test_policies_entry import EFF, make_member, make_policy
 import batch.pipeline as pipeline
 from batch import check_batch, create_batch, process_batch
 from models import (
-    AuditLog,
     BatchStage,
     Gender,
     ImportBatch,
@@ -40,6 +39,7 @@ from models import (
     PolicyStatus,
     db,
 )
+from models.audit import audit_entries
 from models.storage import checked_path, result_path
 
 
@@ -102,10 +102,11 @@ def test_processing_after_the_check_writes_what_the_check_kept_without_reading_t
         ).all()
     )
     assert outcomes == {2: None, 3: None, 4: None, 5: "ALREADY_MEMBER", 6: "NAME_SPACE"}
+    e = audit_entries()
     audit = db.session.scalar(
         sa.select(sa.func.count())
-        .select_from(AuditLog)
-        .where(AuditLog.entity == "member", AuditLog.entity_id.in_([m.id for m in members_of(batch)]))
+        .select_from(e)
+        .where(e.c.entity == "member", e.c.entity_id.in_([m.id for m in members_of(batch)]))
     )
     assert audit == 3
     sheet = list(openpyxl.load_workbook(result_path(batch)).active.iter_rows(values_only=True))

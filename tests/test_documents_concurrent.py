@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from test_policies_entry import make_member, make_policy
 
 from models import AuditLog, Counter, Member, Org, Policy, PolicyStatus, Receipt, ReceiptPolicy, User, db, scoped
+from models.audit import audit_rows_naming
 
 pytestmark = pytest.mark.committed
 YEAR = date.today().year
@@ -31,9 +32,9 @@ def pg(app):
         ).all()
         db.session.execute(sa.update(Policy).where(Policy.id.in_(pids)).values(receipt_id=None))
         db.session.execute(sa.delete(ReceiptPolicy).where(ReceiptPolicy.receipt_id.in_(rids)))
-        db.session.execute(sa.delete(AuditLog).where(AuditLog.entity == "receipt", AuditLog.entity_id.in_(rids)))
+        db.session.execute(sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("receipt", rids))))
         db.session.execute(sa.delete(Receipt).where(Receipt.id.in_(rids)))
-        db.session.execute(sa.delete(AuditLog).where(AuditLog.entity == "policy", AuditLog.entity_id.in_(pids)))
+        db.session.execute(sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("policy", pids))))
         db.session.execute(sa.delete(Policy).where(Policy.id.in_(pids)))
         db.session.execute(sa.delete(Member).where(Member.id.in_(mids)))
         for name, value in counters.items():  # the numbers handed out here are gone with their rows

@@ -23,6 +23,7 @@ from test_batch_members import HEADER, fresh_id, write_xlsx
 import batch.jobs as jobs
 from batch import check_batch, create_batch
 from models import AuditLog, BatchStatus, Counter, ImportBatch, ImportRow, Member, User, db
+from models.audit import audit_rows_naming
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -300,7 +301,7 @@ def committed_batch(app):
         bid = made.get("batch_id")
         if bid:
             mids = sa.select(Member.id).where(Member.import_batch_id == bid)
-            db.session.execute(sa.delete(AuditLog).where(AuditLog.entity == "member", AuditLog.entity_id.in_(mids)))
+            db.session.execute(sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("member", mids))))
             db.session.execute(sa.delete(Member).where(Member.import_batch_id == bid))
             db.session.execute(sa.delete(ImportRow).where(ImportRow.batch_id == bid))
             db.session.execute(sa.delete(AuditLog).where(AuditLog.entity == "import_batch", AuditLog.entity_id == bid))

@@ -7,7 +7,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from conftest import csrf_token, login_as
 
-from models import AuditLog, Member, MemberStatus, Org, Policy, PolicyStatus, Product, db
+from models import Member, MemberStatus, Org, Policy, PolicyStatus, Product, db
+from models.audit import audit_entries
 
 NEW_FILTER = "status=NEW"
 
@@ -43,10 +44,9 @@ def test_clerk_reports_new_members_and_they_become_financially_confirmed(app, cl
     assert _count(app, "010101", MemberStatus.NEW) == 0
     assert _count(app, "010101", MemberStatus.CONFIRMED) == confirmed_before + n
     with app.app_context():
+        e = audit_entries()
         logged = db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(AuditLog)
-            .where(AuditLog.action == "report", AuditLog.entity == "member")
+            sa.select(sa.func.count()).select_from(e).where(e.c.action == "report", e.c.entity == "member")
         )
     assert logged == n
     # other units untouched
@@ -98,7 +98,10 @@ def test_reporting_twice_changes_nothing_the_second_time(app, client):
     assert "数据已变化" in page.get_data(as_text=True)
     with app.app_context():
         assert (
-            db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(AuditLog.action == "report")) == n
+            db.session.scalar(
+                sa.select(sa.func.count()).select_from(e := audit_entries()).where(e.c.action == "report")
+            )
+            == n
         )
 
 
@@ -150,8 +153,8 @@ def test_delete_all_never_deletes_a_member_with_a_policy(app, client):
         assert (
             db.session.scalar(
                 sa.select(sa.func.count())
-                .select_from(AuditLog)
-                .where(AuditLog.action == "delete", AuditLog.entity == "member")
+                .select_from(e := audit_entries())
+                .where(e.c.action == "delete", e.c.entity == "member")
             )
             == n
         )

@@ -21,7 +21,8 @@ from test_over_age import approved_request
 from test_policies_entry import EFF, birth_for, make_member, make_policy, policies_of, post_policy, product, refused
 
 from models import ApplicationStatus as AS
-from models import AuditLog, Member, Org, OverAgeApplication, PolicyStatus, User, db
+from models import Member, Org, OverAgeApplication, PolicyStatus, User, db
+from models.audit import audit_entries
 from rules.products import add_months
 
 
@@ -122,7 +123,8 @@ def test_member_aged_62_with_agency_consent_can_be_admitted_by_batch_the_check_a
     with app.app_context():
         assert db.session.get(Member, m.id).over_age_approved_by.username == "agency1"
         assert db.session.get(OverAgeApplication, a.id).member_id == m.id
-        audit = db.session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_id == m.id)).all()
+        e = audit_entries()
+        audit = db.session.scalars(sa.select(e.c.action).where(e.c.entity == "member", e.c.entity_id == m.id)).all()
         assert sorted(audit) == ["create", "over_age"]
     result = openpyxl.load_workbook(io.BytesIO(client.get(f"{loc}result/").data)).active
     row = [c.value for c in list(result.iter_rows())[1]]

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from conftest import csrf_token, login_as
 from test_policies_entry import EFF, birth_for, make_member, make_policy, new_id, policies_of
 
-from models import AuditLog, BatchStatus, Gender, ImportBatch, Member, MemberStatus, Org, PolicyStatus, db
+from models import BatchStatus, Gender, ImportBatch, Member, MemberStatus, Org, PolicyStatus, db
+from models.audit import audit_entries
 from rules.products import add_months
 
 HEADER = ["姓名", "身份证号", "份数", "投保金额"]
@@ -170,10 +171,11 @@ def test_process_creates_new_policies_for_the_passing_rows_only(app, cli, cases)
         assert p.import_batch_id == data["batch_id"]
     with app.app_context():
         assert db.session.get(Org, first[0].org_id).code == "010101"
+        e = audit_entries()
         logged = db.session.scalar(
             sa.select(sa.func.count())
-            .select_from(AuditLog)
-            .where(AuditLog.entity == "policy", AuditLog.entity_id.in_([first[0].id, second[0].id]))
+            .select_from(e)
+            .where(e.c.entity == "policy", e.c.entity_id.in_([first[0].id, second[0].id]))
         )
         assert logged == 2
     for m in cases["failed"]:

@@ -29,6 +29,7 @@ from models import (
     db,
     scoped,
 )
+from models.audit import audit_entries, audit_rows_naming
 from rules.products import add_months
 
 LATER = add_months(EFF, 1)
@@ -65,16 +66,16 @@ def status_of(app, *ids) -> list[PolicyStatus]:
         return [db.session.get(Policy, i).status for i in ids]
 
 
-def audit_rows(app, action: str, ids) -> list[AuditLog]:
+def audit_rows(app, action: str, ids) -> list:
+    """What the audit log says `action` did to each of the policies `ids`: an entry per policy
+    (models/audit.py audit_entries: a bulk action's one row names all of them)."""
     with app.app_context():
-        rows = db.session.scalars(
-            sa.select(AuditLog)
-            .where(AuditLog.entity == "policy", AuditLog.action == action, AuditLog.entity_id.in_(list(ids)))
-            .order_by(AuditLog.entity_id)
+        e = audit_entries()
+        return db.session.execute(
+            sa.select(e)
+            .where(e.c.entity == "policy", e.c.action == action, e.c.entity_id.in_(list(ids)))
+            .order_by(e.c.entity_id)
         ).all()
-        for r in rows:
-            db.session.expunge(r)
-        return rows
 
 
 def product_id(app, code: str) -> int:
@@ -482,8 +483,8 @@ def test_new_member_enrolment_of_every_confirmed_member_of_the_unit(app, clerk1)
         assert (
             db.session.scalar(
                 sa.select(sa.func.count())
-                .select_from(AuditLog)
-                .where(AuditLog.action == "enrol", AuditLog.entity == "policy")
+                .select_from(e := audit_entries())
+                .where(e.c.action == "enrol", e.c.entity == "policy")
             )
             == done
         )
@@ -549,8 +550,8 @@ def test_clerk1_cannot_act_on_clerk2s_policies_through_any_request(app, clerk1):
         assert (
             db.session.scalar(
                 sa.select(sa.func.count())
-                .select_from(AuditLog)
-                .where(AuditLog.entity == "policy", AuditLog.entity_id.in_(ids))
+                .select_from(e := audit_entries())
+                .where(e.c.entity == "policy", e.c.entity_id.in_(ids))
             )
             == 0
         )
@@ -637,16 +638,17 @@ def test_two_concurrent_reports_report_each_policy_once_with_one_audit_row(app):
                 .select_from(Policy)
                 .where(Policy.id.in_(ids), Policy.status == PolicyStatus.REPORTED)
             ) == len(ids)
+            e = audit_entries()
             per_policy = db.session.execute(
-                sa.select(AuditLog.entity_id, sa.func.count())
-                .where(AuditLog.entity == "policy", AuditLog.action == "report", AuditLog.entity_id.in_(ids))
-                .group_by(AuditLog.entity_id)
+                sa.select(e.c.entity_id, sa.func.count())
+                .where(e.c.entity == "policy", e.c.action == "report", e.c.entity_id.in_(ids))
+                .group_by(e.c.entity_id)
             ).all()
             assert sorted(pid for pid, _ in per_policy) == sorted(ids)
             assert {n for _, n in per_policy} == {1}
     finally:
         with app.app_context():
-            db.session.execute(sa.delete(AuditLog).where(AuditLog.entity == "policy", AuditLog.entity_id.in_(ids)))
+            db.session.execute(sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("policy", ids))))
             db.session.execute(sa.delete(Policy).where(Policy.id.in_(ids)))
             db.session.execute(sa.delete(Member).where(Member.id.in_(members)))
             db.session.commit()

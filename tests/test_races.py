@@ -17,6 +17,7 @@ from test_policies_entry import EFF, make_member, make_policy
 import batch.policies as policies_kind
 from batch import BatchFileError, check_batch, create_batch, process_batch
 from models import AuditLog, BatchStatus, ImportBatch, ImportRow, Member, Policy, PolicyStatus, Product, User, db
+from models.audit import audit_rows_naming
 from models.storage import result_path, upload_path
 from rules.products import policy_expiry
 
@@ -45,16 +46,14 @@ def _policies_file(members: list[dict]) -> bytes:
 def _cleanup(app, member_ids: list[int], batch_ids: list[int]):
     with app.app_context():
         policy_ids = sa.select(Policy.id).where(Policy.member_id.in_(member_ids))
-        db.session.execute(sa.delete(AuditLog).where(AuditLog.entity == "policy", AuditLog.entity_id.in_(policy_ids)))
+        db.session.execute(sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("policy", policy_ids))))
         db.session.execute(sa.delete(Policy).where(Policy.member_id.in_(member_ids)))
         db.session.execute(sa.delete(Member).where(Member.id.in_(member_ids)))
         db.session.execute(sa.delete(ImportRow).where(ImportRow.batch_id.in_(batch_ids)))
         for b in db.session.scalars(sa.select(ImportBatch).where(ImportBatch.id.in_(batch_ids))):
             for path in (upload_path(b), result_path(b)):
                 path.unlink(missing_ok=True)
-        db.session.execute(
-            sa.delete(AuditLog).where(AuditLog.entity == "import_batch", AuditLog.entity_id.in_(batch_ids))
-        )
+        db.session.execute(sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("import_batch", batch_ids))))
         db.session.execute(sa.delete(ImportBatch).where(ImportBatch.id.in_(batch_ids)))
         db.session.commit()
 

@@ -25,6 +25,7 @@ from models import (
     db,
     termination_policy,
 )
+from models.audit import audit_entries
 from rules import mask_id, refund
 
 TODAY = date.today()
@@ -354,10 +355,9 @@ def test_office_sees_the_to_do_approves_and_every_policy_ends_with_its_date_and_
     for p, r in zip(policies(app, ids), got["refunds"]):
         assert (p.status, p.terminated_on, p.refund) == (PolicyStatus.TERMINATED, end, r)
     with app.app_context():
-        audit = db.session.scalars(
-            sa.select(AuditLog)
-            .where(AuditLog.entity == "policy", AuditLog.action == "terminate")
-            .where(AuditLog.entity_id.in_(ids))
+        e = audit_entries()
+        audit = db.session.execute(
+            sa.select(e).where(e.c.entity == "policy", e.c.action == "terminate").where(e.c.entity_id.in_(ids))
         ).all()
     assert sorted(a.entity_id for a in audit) == ids
     assert {a.after["status"] for a in audit} == {"TERMINATED"}

@@ -23,6 +23,7 @@ from models import (
     scoped,
     termination_policy,
 )
+from models.audit import audit_entries, audit_rows_naming
 
 pytestmark = pytest.mark.committed
 START = date.today() - timedelta(days=90)
@@ -42,10 +43,10 @@ def pg(app):
         ).all()
         db.session.execute(sa.delete(termination_policy).where(termination_policy.c.application_id.in_(apps)))
         db.session.execute(
-            sa.delete(AuditLog).where(AuditLog.entity == "termination_application", AuditLog.entity_id.in_(apps))
+            sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("termination_application", apps)))
         )
         db.session.execute(sa.delete(TerminationApplication).where(TerminationApplication.id.in_(apps)))
-        db.session.execute(sa.delete(AuditLog).where(AuditLog.entity == "policy", AuditLog.entity_id.in_(pids)))
+        db.session.execute(sa.delete(AuditLog).where(AuditLog.id.in_(audit_rows_naming("policy", pids))))
         db.session.execute(sa.delete(Policy).where(Policy.id.in_(pids)))
         db.session.execute(sa.delete(Member).where(Member.id.in_(mids)))
         db.session.commit()
@@ -110,12 +111,11 @@ def test_two_approvals_of_one_application_at_once_end_its_policies_once(app, pg)
         assert db.session.get(TerminationApplication, app_id).status == ApplicationStatus.APPROVED
         statuses = set(db.session.scalars(sa.select(Policy.status).where(Policy.id.in_(ids))))
         assert statuses == {PolicyStatus.TERMINATED}
+        e = audit_entries()
         ended = db.session.scalars(
-            sa.select(AuditLog.entity_id).where(
-                AuditLog.entity == "policy", AuditLog.action == "terminate", AuditLog.entity_id.in_(ids)
-            )
+            sa.select(e.c.entity_id).where(e.c.entity == "policy", e.c.action == "terminate", e.c.entity_id.in_(ids))
         ).all()
-        assert sorted(ended) == sorted(ids)  # one audit row per policy: ended once
+        assert sorted(ended) == sorted(ids)  # each policy named once by the audit: ended once
         approvals = db.session.scalar(
             sa.select(sa.func.count()).where(
                 AuditLog.entity == "termination_application",

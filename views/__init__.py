@@ -26,6 +26,7 @@ from models import (
     db,
 )
 
+from . import list_page
 from .access import current_user
 from .applications import ChangeView, OverAgeView, TransferView
 from .batches import BatchView
@@ -88,6 +89,7 @@ def init_admin(app) -> Admin:
     admin.add_view(AuditLogView(AuditLog, s, name="审计日志", category=SYSTEM, endpoint="audit"))
     admin.add_view(DownloadView(name="后台生成的文件", endpoint="downloads"))  # not in the menu
     app.jinja_env.globals["menu_html"] = menu_html
+    app.jinja_env.globals["admin_static_url"] = list_page.admin_static_url
     return admin
 
 

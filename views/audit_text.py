@@ -13,10 +13,10 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from flask import current_app, g
 
-from models import LabeledEnum, db
+from models import LabeledEnum, Member, Policy, Product, db, scoped
 from models.audit import ACTION_LABELS, ENTITY_LABELS, FIELD_LABELS, NOISE_FIELDS
 
-from .access import screens
+from .access import current_user, screens
 
 EMPTY = "（空）"
 ARROW = " → "
@@ -178,3 +178,47 @@ def page_names(rows) -> dict:
     if cached is None or cached[0] != key:
         g.audit_names = cached = (key, referenced_names(list(rows)))
     return cached[1]
+
+
+def records_text(count: int) -> str:
+    """What a grouped row's 对象编号 says: how many records the action touched."""
+    return f"共 {count:,} 条"
+
+
+SCREEN_OF = {"member": "member_query", "policy": "policies"}  # the screen a record opens on, by table
+
+
+def record_screen(entity: str):
+    """The screen that shows a record of `entity` to the current user (its details page), or None."""
+    model = _models().get(entity)
+    views = [v for v in screens() if getattr(v, "model", None) is model and model is not None]
+    views.sort(key=lambda v: v.endpoint != SCREEN_OF.get(entity))
+    for view in views:
+        if view.is_accessible() and getattr(view, "can_view_details", False):
+            return view
+    return None
+
+
+def record_names(entity: str, ids: list[int]) -> dict:
+    """{id: what the screens call it} for a page of records of `entity` the current user may see
+    (one query, through the one scope filter): a member's number and name, a policy's member,
+    product and number, else the record's own name."""
+    if not ids:
+        return {}
+    if entity == "policy":
+        stmt = (
+            sa.select(Policy.id, Member.member_no, Member.name, Product.name, Policy.policy_no)
+            .join(Member, Member.id == Policy.member_id)
+            .join(Product, Product.id == Policy.product_id)
+            .where(Policy.id.in_(ids))
+        )
+        rows = db.session.execute(scoped(stmt, Policy, current_user()))
+        return {r[0]: " ".join(str(v) for v in r[1:] if v) for r in rows}
+    model = _models().get(entity)
+    if model is None or model.__str__ is object.__str__:
+        return {}
+    try:
+        stmt = scoped(sa.select(model).where(model.id.in_(ids)), model, current_user())
+    except TypeError:  # a table without an org scope: its numbers alone
+        return {}
+    return {obj.id: str(obj) for obj in db.session.scalars(stmt)}

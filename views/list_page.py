@@ -37,14 +37,22 @@ def query_string(items) -> str:
     return urlencode([(k, v) for k, v in items if v is not None], safe=_URL_SAFE)
 
 
-def static_url(filename: str, v: str | None = None) -> str:
-    """Flask-Admin's `admin_static.url(filename=…, v=…)`, built once per process and mount point."""
+def static_url(filename: str, v: str | None = None, endpoint: str = "admin") -> str:
+    """Flask-Admin's `admin_static.url(filename=…, v=…)`: the same address, built by url_for once
+    per process and mount point (it depends on nothing else)."""
     cache = current_app.extensions.setdefault("list_page_static_urls", {})
-    key = (request.script_root, filename, v)
+    key = (request.script_root, endpoint, filename, v)
     url = cache.get(key)
     if url is None:
-        url = cache[key] = url_for("admin.static", filename=filename, v=v)
+        url = cache[key] = url_for(f"{endpoint}.static", filename=filename, v=v)
     return url
+
+
+def admin_static_url(endpoint: str, *args, **kwargs) -> str:
+    """templates/admin/static.html's `url(filename=…, v=…)` (anything else: url_for as it is)."""
+    if args or set(kwargs) - {"filename", "v"}:
+        return url_for(f"{endpoint}.static", *args, **kwargs)
+    return static_url(kwargs["filename"], kwargs.get("v"), endpoint)
 
 
 class ListUrls:

@@ -176,20 +176,26 @@ def enum_select(name: str, label: str, column, enum_cls, **kw) -> PanelField:
 
 def code_select(name: str, label: str, column, model, option_label, **kw) -> PanelField:
     """A drop-down of catalogue rows by their stable code (`?product=P03`); the condition compares
-    the row's id (one small look-up), so an index on the id column serves it."""
+    the row's id, so an index on the id column serves it.  The catalogue (a few rows) is read once
+    per request, for the condition and the drop-down both; `option_label` gets a row of the
+    table's columns."""
+
+    def catalogue() -> list:
+        from models import db
+
+        cache = g.setdefault("_panel_catalogues", {})
+        if model not in cache:
+            table = model.__table__  # plain rows (id, code, name, …): no ORM objects for a drop-down
+            cache[model] = db.session.connection().execute(sa.select(table).order_by(table.c.code)).all()
+        return cache[model]
 
     def options():
-        from models import db
-
         if not has_request_context():
             return []
-        rows = db.session.execute(sa.select(model).order_by(model.code)).scalars()
-        return [(r.code, option_label(r)) for r in rows]
+        return [(r.code, option_label(r)) for r in catalogue()]
 
     def parse(raw):
-        from models import db
-
-        pk = db.session.scalar(sa.select(model.id).where(model.code == raw))
+        pk = next((r.id for r in catalogue() if r.code == raw), None)
         if pk is None:
             raise PanelError(f"{label}没有“{raw}”这一项，请在【{label}】下拉表中重新选择，再点【搜索】。")
         return pk

@@ -14,13 +14,22 @@ from wtforms.widgets import TextInput
 
 from actions.login import client_ip, send_stepup_code, use_stepup_code
 from models import AuditLog, GenderRestriction, Org, OrgLevel, Role, User, db, end_sessions, write_audit
-from models.audit import ENTITY_LABELS
+from models.audit import ENTITY_LABELS, names_record, record_ids
 from rules.phone import MAINLAND_MOBILE
 
 from . import panel
 from .access import ADMIN as ADMIN_ONLY
 from .access import MANAGERS, current_user
-from .audit_text import action_label, change_lines, entity_label, page_names, referenced_names
+from .audit_text import (
+    action_label,
+    change_lines,
+    entity_label,
+    page_names,
+    record_names,
+    record_screen,
+    records_text,
+    referenced_names,
+)
 from .base import ScopedModelView, format_money
 
 CODE_RE = re.compile(r"^[0-9A-Za-z]{1,20}$")
@@ -364,8 +373,23 @@ def _audit_lines(which: int):
     return formatter
 
 
+def _records_cell(view, context, model, name):
+    """对象编号: the record's number, or for an action on several records (one grouped row) how many
+    ("共 100,000 条"), a link to the page that lists them."""
+    if model.entity_id is not None:
+        return model.entity_id
+    text = records_text(model.entity_count)
+    if context is None:  # an export: the text alone
+        return text
+    return Markup('<a href="{}" class="audit-records">{}</a>').format(view.get_url(".records_view", id=model.id), text)
+
+
 class AuditLogView(ScopedModelView):
-    """审计日志: read-only; every action, entity and field in Chinese, changes as "字段: 旧值 → 新值"."""
+    """审计日志: read-only; every action, entity and field in Chinese, changes as "字段: 旧值 → 新值".
+    An action on several records is one row (models/audit.py): 对象编号 says how many and leads to
+    the list of them (/records/?id=N); the search by 对象编号 finds it among a record's history."""
+
+    RECORDS_PAGE = 500
 
     roles = MANAGERS
     export_roles = MANAGERS
@@ -386,7 +410,42 @@ class AuditLogView(ScopedModelView):
         "entity": lambda v, c, m, n: entity_label(m.entity),
         "before": _audit_lines(0),
         "after": _audit_lines(1),
+        "entity_id": _records_cell,
     }
+
+    @expose("/records/")
+    def records_view(self):
+        """The records one audit row names, RECORDS_PAGE a page: each number with its name and a
+        link to its screen.  The row comes through the list's scope (another unit's: 404)."""
+        row = self.get_one(request.args.get("id"))
+        ids = record_ids(row)
+        pages = max(1, -(-len(ids) // self.RECORDS_PAGE))
+        try:
+            page = min(max(1, int(request.args.get("page", 1))), pages)
+        except ValueError:
+            page = 1
+        chunk = ids[(page - 1) * self.RECORDS_PAGE : page * self.RECORDS_PAGE]
+        names = record_names(row.entity, chunk)
+        screen = record_screen(row.entity)
+        lines = [
+            (i, names.get(i, ""), url_for(f"{screen.endpoint}.details_view", id=i) if screen is not None else None)
+            for i in chunk
+        ]
+        before, after = change_lines(row, referenced_names([row]))
+        return self.render(
+            "admin/audit_records.html",
+            row=row,
+            action=action_label(row.action),
+            entity=entity_label(row.entity),
+            user=row.user,
+            total=len(ids),
+            lines=lines,
+            page=page,
+            pages=pages,
+            first=(page - 1) * self.RECORDS_PAGE + 1,
+            before=before,
+            after=after,
+        )
 
     def export_rows(self):
         """The export says what the screen says (no JSON): one SELECT of the columns (the list's
@@ -406,6 +465,7 @@ class AuditLogView(ScopedModelView):
                 AuditLog.action,
                 AuditLog.entity,
                 AuditLog.entity_id,
+                AuditLog.entity_count,
                 AuditLog.before,
                 AuditLog.after,
             )
@@ -436,7 +496,7 @@ class AuditLogView(ScopedModelView):
                 r.user or "",
                 action_label(r.action),
                 entity_label(r.entity),
-                r.entity_id,
+                r.entity_id if r.entity_id is not None else records_text(r.entity_count),
                 "\n".join(before),
                 "\n".join(after),
             ]
@@ -457,7 +517,7 @@ class AuditLogView(ScopedModelView):
             max_len=50,
             placeholder="用户名",
         ),
-        panel.number_text("entity_id", "对象编号", lambda v: AuditLog.entity_id == v),
+        panel.number_text("entity_id", "对象编号", names_record),  # its own rows and the grouped rows naming it
         panel.date_from("date_from", "日期（起）", AuditLog.created_at),
         panel.date_to("date_to", "日期（止）", AuditLog.created_at, whole_day=True),
     ]
