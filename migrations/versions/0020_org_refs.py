@@ -3,7 +3,7 @@ are checked by statement-level triggers instead of per-row foreign keys (models/
 SQLite keeps the foreign keys as they were.
 
 Revision ID: 0020_org_refs
-Revises: 0017_export
+Revises: 0018_audit
 """
 
 from alembic import op
@@ -11,7 +11,7 @@ from alembic import op
 from models.integrity import create_statements, drop_statements
 
 revision = "0020_org_refs"
-down_revision = "0017_export"
+down_revision = "0018_audit"
 branch_labels = None
 depends_on = None
 
