@@ -690,14 +690,32 @@ def _table_signature(conn: psycopg.Connection, table: str) -> list[str]:
             (table,),
         )
     ]
-    return [
-        _same_index(re.sub(r"\bON (public\.)?\S+ USING", "ON USING", re.sub(r"INDEX \S+ ON", "INDEX ON", d)))
-        for d in idx
-    ] + [
-        *cons,
-        *generated,
-        f"options {sorted(opts[0])}",
+    triggers = [
+        re.sub(r"TRIGGER \S+ (.*) ON (public\.)?\S+ ", r"TRIGGER \1 ON ", d) for d in _trigger_defs(conn, table)
     ]
+    return (
+        triggers
+        + [
+            _same_index(re.sub(r"\bON (public\.)?\S+ USING", "ON USING", re.sub(r"INDEX \S+ ON", "INDEX ON", d)))
+            for d in idx
+        ]
+        + [
+            *cons,
+            *generated,
+            f"options {sorted(opts[0])}",
+        ]
+    )
+
+
+def _trigger_defs(conn: psycopg.Connection, table: str) -> list[str]:
+    """The table's own triggers (models/integrity.py: its org reference, kept once per statement)."""
+    return sorted(
+        r[0]
+        for r in conn.execute(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+            (table,),
+        )
+    )
 
 
 def _stored_columns(conn: psycopg.Connection, table: str) -> str:
@@ -722,7 +740,8 @@ def _same_index(ddl: str) -> str:
 
 def scratch_copy(url: str, table: str, same_rows: bool = True) -> str:
     """`floor_<table>`: a copy of `table` with its rows, the SAME indexes, constraints (primary,
-    unique, foreign keys, checks), generated columns and storage options (fillfactor), built once and rebuilt when
+    unique, foreign keys, checks, and the triggers that keep its org reference), generated columns
+    and storage options (fillfactor), built once and rebuilt when
     the table's indexes or constraints change (or, with `same_rows`, its row count: build it before
     the measured run adds rows).  The floor's writes go into it and are rolled back."""
     copy = FLOOR_PREFIX + table
@@ -764,6 +783,12 @@ def scratch_copy(url: str, table: str, same_rows: bool = True) -> str:
                     r"INDEX (\S+) ON (public\.)?\S+ USING", f'INDEX "{FLOOR_PREFIX}\\1" ON "{copy}" USING', ddl
                 )
                 conn.execute(ddl)
+            for ddl in _trigger_defs(conn, table):  # the same check of its references, as a constraint
+                conn.execute(
+                    re.sub(
+                        r"TRIGGER (\S+) (.*) ON (public\.)?\S+ ", f'TRIGGER "{FLOOR_PREFIX}\\1" \\2 ON "{copy}" ', ddl
+                    )
+                )
             conn.commit()
             conn.autocommit = True
             conn.execute(f'VACUUM ANALYZE "{copy}"')

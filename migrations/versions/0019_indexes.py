@@ -19,14 +19,14 @@ Adding the stored column rewrites the policy table (about 20 s per 3M rows on 2 
 locked meanwhile): run it in a quiet hour.
 
 Revision ID: 0019_indexes
-Revises: 0018_audit
+Revises: 0020_org_refs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_indexes"
-down_revision = "0018_audit"
+down_revision = "0020_org_refs"
 branch_labels = None
 depends_on = None
 
