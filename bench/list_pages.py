@@ -17,7 +17,10 @@ as the unit clerk, the agency staff and the admin, each request a different memb
 Beside them, in the same run, stock Flask-Admin on the same database (`stock_*` cases: a plain
 `ModelView` of Policy and of Member with the same filters as column filters, no scope, no panel;
 as the unit clerk's case with the unit as one more filter, and as the admin's unscoped case), and
-`ratio_to_stock` (our p95 / stock p95 of the matching case; target ≤ 0.5, issue 13).
+`ratio_to_stock` (our p95 / stock p95 of the matching case; target ≤ 0.5, issue 13).  Each case
+also gives the median CPU time of this process per request (`cpu_p50_ms`: Python's work, the
+client's share of the database calls included, the server's not), which other work on a shared
+machine hardly moves, and `cpu_ratio_to_stock` compares those.
 One JSON line on stdout: per case p50/p95/max ms, the median time spent in the database
 (sql_p50_ms: the statements' execution as the driver sees it), the statements of one request and
 the rows shown; --explain prints EXPLAIN ANALYZE of each case's statements on stderr.
@@ -173,13 +176,14 @@ def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, ex
             s["uid"], s["pw"] = uid, pw
         times: list[float] = []
         sql_times: list[float] = []
+        cpu_times: list[float] = []
         for k in range(warmup + n):
             target = urls[k % len(urls)]
             counter.reset()
             sql_ms[0] = 0.0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             resp = client.get(target)
-            dt = (time.perf_counter() - t0) * 1000
+            dt, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
             if resp.status_code != 200:
                 raise SystemExit(f"{name}: {target} gave {resp.status_code}")
             if k == 0:
@@ -190,10 +194,12 @@ def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, ex
             if k >= warmup:
                 times.append(dt)
                 sql_times.append(sql_ms[0])
+                cpu_times.append(cpu)
         out[name] = {
             "p50_ms": _percentile(times, 0.5),
             "p95_ms": _percentile(times, 0.95),
             "max_ms": round(max(times), 2),
+            "cpu_p50_ms": _percentile(cpu_times, 0.5),
             "sql_p50_ms": _percentile(sql_times, 0.5),
             "statements": statements,
             "rows_shown": shown,
@@ -204,26 +210,41 @@ def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, ex
     for name, path, wanted in stock_cases:
         client = stock.test_client()
         target = path + "?" + "&".join(f"{stock.filter_arg[(path, k)]}={v}" for k, v in wanted.items())
-        times = []
+        times, cpu_times = [], []
         for k in range(warmup + n):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             resp = client.get(target)
-            dt = (time.perf_counter() - t0) * 1000
+            dt, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
             if resp.status_code != 200:
                 raise SystemExit(f"{name}: {target} gave {resp.status_code}")
             if k >= warmup:
                 times.append(dt)
+                cpu_times.append(cpu)
         out[name] = {
             "p50_ms": _percentile(times, 0.5),
             "p95_ms": _percentile(times, 0.95),
             "max_ms": round(max(times), 2),
+            "cpu_p50_ms": _percentile(cpu_times, 0.5),
         }
         log(f"{name}: {out[name]}")
     ratios = {
         name: round(out[name]["p95_ms"] / out["stock_" + name]["p95_ms"], 2) for name in out if "stock_" + name in out
     }
+    cpu_ratios = {
+        name: round(out[name]["cpu_p50_ms"] / out["stock_" + name]["cpu_p50_ms"], 2)
+        for name in out
+        if "stock_" + name in out
+    }
     counter.close()
-    return {"n": n, "warmup": warmup, "cases": out, "ratio_to_stock": ratios, "load_avg_1m": load_1m}
+    return {
+        "n": n,
+        "warmup": warmup,
+        "cases": out,
+        "ratio_to_stock": ratios,
+        "cpu_ratio_to_stock": cpu_ratios,
+        "load_avg_1m": load_1m,
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def _org_id(url: str, username: str) -> int:

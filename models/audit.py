@@ -105,6 +105,7 @@ ENTITY_LABELS = {
 FIELD_LABELS = {
     "id": "编号",
     "status": "状态",
+    "phase": "阶段",  # policy: computed from the status (models/policy.py PHASE_SQL)
     "created_at": "创建时间",
     "updated_at": "修改时间",
     "version": "版本",
@@ -172,7 +173,7 @@ FIELD_LABELS = {
 }
 
 # fields an audit row keeps but a clerk need not read (they change with every save)
-NOISE_FIELDS = frozenset({"id", "version", "updated_at", "pdf", "void_pdf", "stage_key", "job_id"})
+NOISE_FIELDS = frozenset({"id", "version", "updated_at", "pdf", "void_pdf", "stage_key", "job_id", "phase"})
 
 
 AUDIT_COLUMNS = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]

@@ -195,3 +195,39 @@ def test_the_list_page_imports_no_macro_library(app, client):
     html = client.get("/admin/policies/?status=NEW").get_data(as_text=True)
     assert "列表 (" in html and "【搜索】" in html
     assert html.count('<td class="list-buttons-column">') == html.count("<tr>") - 1
+
+
+def test_the_list_count_is_exact_and_a_page_that_is_not_full_runs_no_count(app, client):
+    """views/base.py get_list: the page first; its rows are the count when it is the last page
+    (not full), else the capped COUNT runs.  "列表 (n)" and the pager stay what they were."""
+    import sqlalchemy as sa
+
+    from models import Member
+
+    login_as(app, client, "clerk1")
+    with app.app_context():
+        clerk = _user("clerk1")
+        total = db.session.scalar(sa.select(sa.func.count()).where(Member.org_id == clerk.org_id))
+        engine = db.engine
+    assert total > 20
+    counts = []
+
+    def grab(conn, cursor, statement, *args):
+        if "count(" in statement.lower():
+            counts.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", grab)
+    try:
+        last = (total - 1) // 20
+        for query, runs_count in (
+            ("", True),  # a full first page: COUNT
+            (f"?page={last}", total % 20 == 0),  # the last page: its rows tell the count
+            ("?page=999", True),  # beyond the end: COUNT
+            ("?page_size=100", total >= 100),
+        ):
+            counts.clear()
+            html = client.get("/admin/members/" + query).get_data(as_text=True)
+            assert f"列表 ({total})" in html, query
+            assert bool(counts) is runs_count, query
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", grab)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from babel import support
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -75,11 +75,30 @@ class CappedCount(int):
         return f"{LIST_COUNT_CAP}+"
 
 
+def capped(n: int) -> int:
+    return CappedCount(LIST_COUNT_CAP + 1) if n > LIST_COUNT_CAP else n
+
+
 class CappedCountQuery(sa.orm.Query):
+    # set while ScopedModelView.get_list runs Flask-Admin's: the count is run after the page, if needed
+    later = False
+
     def scalar(self):
+        if self.later:
+            return _LaterCount(self)
         inner = self.with_entities(sa.literal(1)).limit(LIST_COUNT_CAP + 1).subquery()
-        n = self.session.connection().execute(sa.select(sa.func.count()).select_from(inner)).scalar()
-        return CappedCount(n) if n > LIST_COUNT_CAP else n
+        return capped(self.session.connection().execute(sa.select(sa.func.count()).select_from(inner)).scalar())
+
+
+class _LaterCount:
+    """The list's count, not yet run: a page that is not full needs none (it is the last page)."""
+
+    def __init__(self, query):
+        self.query = query
+
+    def run(self) -> int:
+        self.query.later = False
+        return self.query.scalar()
 
 
 class _Translations:
@@ -194,18 +213,35 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
     # ---- list pages: the page's work, not the table's (DESIGN.md §11)
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         """The page's ids first, then its rows: `… WHERE id IN (SELECT id … ORDER BY … LIMIT 20)`.
-        The ids come from an index alone where one covers the filters (scope, 选择状态, 产品名称
-        and the id: ix_policy_org_status_product), and only the page's 20 rows are read and joined
+        The ids come from an index where one covers the filters (scope, 选择状态 as its phase, 产品名称
+        and the id: ix_policy_org_phase_product), and only the page's 20 rows are read and joined
         to their member, product and unit — not every matching row before the sort.  Built on
-        Flask-Admin's public `get_list(execute=False)`, which returns the sorted, paged query."""
-        count, paged = super().get_list(
-            page, sort_column, sort_desc, search, filters, execute=False, page_size=page_size
-        )
+        Flask-Admin's public `get_list(execute=False)`, which returns the sorted, paged query.
+
+        The count comes after the page: a page with fewer rows than the page size is the last one,
+        and its rows are the count (a search for one member runs no COUNT at all)."""
+        g._list_count_later = True  # (per request: a view object serves every thread)
+        try:
+            count, paged = super().get_list(
+                page, sort_column, sort_desc, search, filters, execute=False, page_size=page_size
+            )
+        finally:
+            g._list_count_later = False
+        size = page_size if page_size is not None else self.page_size
         pks = sa.inspect(self.model).primary_key
-        if (page_size if page_size is not None else self.page_size) and len(pks) == 1:
+        if size and len(pks) == 1:
             ids = paged.with_entities(pks[0]).options(sa.orm.lazyload("*")).subquery()
             paged = paged.limit(None).offset(None).filter(pks[0].in_(sa.select(ids.c[0])))
-        return count, (paged.all() if execute else paged)
+        if not execute:
+            return (count.run() if isinstance(count, _LaterCount) else count), paged
+        rows = paged.all()
+        if isinstance(count, _LaterCount):
+            first = (page or 0) * size if size else 0
+            if size and first >= 0 and len(rows) < size and (rows or first == 0):
+                count = capped(first + len(rows))
+            else:
+                count = count.run()
+        return count, rows
 
     # ---- the one scope
     def scope(self, query, model=None):
@@ -220,7 +256,9 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
         """The list's row count, capped: at a million rows an exact COUNT costs more than the
         whole page, so beyond LIST_COUNT_CAP the list says "10000+" (bulk actions count exactly)."""
         query = CappedCountQuery([sa.func.count("*")], self.session()).select_from(self.model)
-        return self.narrow(self.scope(query))
+        query = self.narrow(self.scope(query))
+        query.later = g.get("_list_count_later", False)
+        return query
 
     def get_one(self, id):
         """A row outside the user's scope does not exist for them: 404, never a redirect."""
