@@ -231,7 +231,16 @@ def bulk_load(url: str, table: sa.Table, columns: list[str], make_chunks, count:
     import concurrent.futures
     import multiprocessing
 
-    fks = [c for c in table.constraints if isinstance(c, sa.ForeignKeyConstraint)]
+    from models.integrity import STATEMENT_CHECKED
+
+    # (not the references PostgreSQL keeps by statement triggers, models/integrity.py: no such
+    # foreign key exists there, and db.create_all made the triggers)
+    fks = [
+        c
+        for c in table.constraints
+        if isinstance(c, sa.ForeignKeyConstraint)
+        and (table.name, *[col.name for col in c.columns]) not in STATEMENT_CHECKED
+    ]
     uqs = [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
     with connect(url) as conn:
         for c in fks + uqs:
@@ -681,13 +690,54 @@ def _table_signature(conn: psycopg.Connection, table: str) -> list[str]:
         )
     ]
     opts = conn.execute("SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()
-    return [
-        _same_index(re.sub(r"\bON (public\.)?\S+ USING", "ON USING", re.sub(r"INDEX \S+ ON", "INDEX ON", d)))
-        for d in idx
-    ] + [
-        *cons,
-        f"options {sorted(opts[0])}",
+    generated = [
+        f"generated {r[0]} {r[1]}"
+        for r in conn.execute(
+            "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a JOIN pg_attrdef d "
+            "ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = %s::regclass "
+            "AND a.attgenerated = 's' ORDER BY 1",
+            (table,),
+        )
     ]
+    triggers = [
+        re.sub(r"TRIGGER \S+ (.*) ON (public\.)?\S+ ", r"TRIGGER \1 ON ", d) for d in _trigger_defs(conn, table)
+    ]
+    return (
+        triggers
+        + [
+            _same_index(re.sub(r"\bON (public\.)?\S+ USING", "ON USING", re.sub(r"INDEX \S+ ON", "INDEX ON", d)))
+            for d in idx
+        ]
+        + [
+            *cons,
+            *generated,
+            f"options {sorted(opts[0])}",
+        ]
+    )
+
+
+def _trigger_defs(conn: psycopg.Connection, table: str) -> list[str]:
+    """The table's own triggers (models/integrity.py: its org reference, kept once per statement)."""
+    return sorted(
+        r[0]
+        for r in conn.execute(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+            (table,),
+        )
+    )
+
+
+def _stored_columns(conn: psycopg.Connection, table: str) -> str:
+    """The columns a row is written with: not the dropped ones, not the generated ones (the
+    database computes those, in the copy as in the table)."""
+    return ", ".join(
+        f'"{r[0]}"'
+        for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            (table,),
+        )
+    )
 
 
 def _same_index(ddl: str) -> str:
@@ -699,7 +749,8 @@ def _same_index(ddl: str) -> str:
 
 def scratch_copy(url: str, table: str, same_rows: bool = True) -> str:
     """`floor_<table>`: a copy of `table` with its rows, the SAME indexes, constraints (primary,
-    unique, foreign keys, checks) and storage options (fillfactor), built once and rebuilt when
+    unique, foreign keys, checks, and the triggers that keep its org reference), generated columns
+    and storage options (fillfactor), built once and rebuilt when
     the table's indexes or constraints change (or, with `same_rows`, its row count: build it before
     the measured run adds rows).  The floor's writes go into it and are rolled back."""
     copy = FLOOR_PREFIX + table
@@ -719,9 +770,11 @@ def scratch_copy(url: str, table: str, same_rows: bool = True) -> str:
             opts = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()[0]
             with_opts = f" WITH ({', '.join(opts)})" if opts else ""
             conn.execute(
-                f'CREATE TABLE "{copy}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE){with_opts}'
+                f'CREATE TABLE "{copy}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE '
+                f"INCLUDING GENERATED){with_opts}"
             )
-            conn.execute(f'INSERT INTO "{copy}" SELECT * FROM "{table}"')
+            cols = _stored_columns(conn, table)
+            conn.execute(f'INSERT INTO "{copy}" ({cols}) SELECT {cols} FROM "{table}"')
             conn.execute("SET maintenance_work_mem = '512MB'")
             defs = conn.execute(
                 "SELECT contype, conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
@@ -739,6 +792,12 @@ def scratch_copy(url: str, table: str, same_rows: bool = True) -> str:
                     r"INDEX (\S+) ON (public\.)?\S+ USING", f'INDEX "{FLOOR_PREFIX}\\1" ON "{copy}" USING', ddl
                 )
                 conn.execute(ddl)
+            for ddl in _trigger_defs(conn, table):  # the same check of its references, as a constraint
+                conn.execute(
+                    re.sub(
+                        r"TRIGGER (\S+) (.*) ON (public\.)?\S+ ", f'TRIGGER "{FLOOR_PREFIX}\\1" \\2 ON "{copy}" ', ddl
+                    )
+                )
             conn.commit()
             conn.autocommit = True
             conn.execute(f'VACUUM ANALYZE "{copy}"')

@@ -45,6 +45,9 @@ target_db = current_app.extensions["migrate"].db
 # ... etc.
 
 
+from models.integrity import skip_statement_checked  # noqa: E402
+
+
 def get_metadata():
     if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
@@ -89,6 +92,8 @@ def run_migrations_online():
                 logger.info("No changes in schema detected.")
 
     conf_args = current_app.extensions["migrate"].configure_args
+    # foreign keys that PostgreSQL keeps by statement triggers (models/integrity.py)
+    conf_args.setdefault("include_object", skip_statement_checked)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

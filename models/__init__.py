@@ -1,5 +1,6 @@
 """The data model: one module per aggregate (DESIGN.md §2–3)."""
 
+from . import integrity  # noqa: F401  (after member and policy: it changes how their org keys are kept)
 from .applications import (  # noqa: F401
     CHANGE_WORKFLOW,
     OVER_AGE_WORKFLOW,

@@ -49,11 +49,15 @@ class AuditLog(db.Model):
     __table_args__ = (
         sa.Index("ix_audit_log_entity", "entity", "entity_id"),
         sa.Index("ix_audit_log_created_at", "created_at"),
-        # "history of record X" among the grouped rows: entity_ids @> ARRAY[X]
+        # "history of record X" among the grouped rows: entity_ids @> ARRAY[X].  fastupdate off: each
+        # action pays for its own ids when it writes them (measured on bench_large, 100,000 ids: a
+        # steady ~0.5 s under load 10 vs 0.1 s and, every third action, a 2.5 s pending-list merge),
+        # and a history search reads no pending list
         sa.Index(
             "ix_audit_log_entity_ids",
             "entity_ids",
             postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
             postgresql_where=sa.text(GROUPED_SQL),
             sqlite_where=sa.text(GROUPED_SQL),
         ),
@@ -101,6 +105,7 @@ ENTITY_LABELS = {
 FIELD_LABELS = {
     "id": "编号",
     "status": "状态",
+    "phase": "阶段",  # policy: computed from the status (models/policy.py PHASE_SQL)
     "created_at": "创建时间",
     "updated_at": "修改时间",
     "version": "版本",
@@ -168,7 +173,7 @@ FIELD_LABELS = {
 }
 
 # fields an audit row keeps but a clerk need not read (they change with every save)
-NOISE_FIELDS = frozenset({"id", "version", "updated_at", "pdf", "void_pdf", "stage_key", "job_id"})
+NOISE_FIELDS = frozenset({"id", "version", "updated_at", "pdf", "void_pdf", "stage_key", "job_id", "phase"})
 
 
 AUDIT_COLUMNS = ["created_at", "user_id", "action", "entity", "entity_id", "before", "after"]

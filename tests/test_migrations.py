@@ -10,6 +10,7 @@ from flask_migrate import downgrade, upgrade
 
 from app import create_app
 from models import db
+from models.integrity import skip_statement_checked
 
 
 @pytest.fixture
@@ -28,12 +29,18 @@ def empty_database(db_url, tmp_path):
 
 
 @pytest.mark.committed
+# PostgreSQL gives back policy.phase's expression in its own spelling (casts, ARRAY[…]); Alembic
+# cannot compare generated expressions and only warns (tests/test_indexes.py checks the values)
+@pytest.mark.filterwarnings("ignore:Computed default on policy.phase cannot be modified")
 def test_upgrade_on_an_empty_database_gives_the_models_schema(empty_database):
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "SECRET_KEY": "x", "SMS_BACKEND": "memory"})
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True, "include_object": skip_statement_checked}),
+                db.metadata,
+            )
         assert diff == []
         tables = set(sa.inspect(db.engine).get_table_names())
         assert {
@@ -73,7 +80,10 @@ def test_unique_keys_clerks_rely_on_exist(empty_database):
         assert ("policy_no",) in unique_cols("policy")
         assert ("receipt_no",) in unique_cols("receipt")
         assert ("code",) in unique_cols("org")
+        # the enrolment rules (IN_FLIGHT, DUPLICATE) by phase, the lists and 即将到期 (issue 13's index diet)
+        assert ("member_id", "product_id") in unique_cols("policy")
+        assert ("member_id", "product_id", "expected_effective_date") in unique_cols("policy")
         indexed = {tuple(i["column_names"]) for i in insp.get_indexes("policy")}
-        assert ("org_id", "status", "product_id", "id") in indexed
-        assert ("expiry_date",) in indexed
+        assert ("org_id", "phase", "product_id", "id") in indexed
+        assert ("expiry_date", "id") in indexed
         db.engine.dispose()

@@ -213,8 +213,8 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
     # ---- list pages: the page's work, not the table's (DESIGN.md §11)
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         """The page's ids first, then its rows: `… WHERE id IN (SELECT id … ORDER BY … LIMIT 20)`.
-        The ids come from an index alone where one covers the filters (scope, 选择状态, 产品名称
-        and the id: ix_policy_org_status_product), and only the page's 20 rows are read and joined
+        The ids come from an index where one covers the filters (scope, 选择状态 as its phase, 产品名称
+        and the id: ix_policy_org_phase_product), and only the page's 20 rows are read and joined
         to their member, product and unit — not every matching row before the sort.  Built on
         Flask-Admin's public `get_list(execute=False)`, which returns the sorted, paged query.
 
