@@ -416,7 +416,8 @@ def create_policies(
 
 
 def audit_created(ctx: EnrolContext, batch_id, uid, marker, action: str = "create") -> None:
-    """One audit row per policy just written (created by `uid` at `marker`): INSERT … SELECT."""
+    """The audit of the policies just written (created by `uid` at `marker`): one INSERT … SELECT
+    (one audit row naming them all, models/audit.py)."""
     written = sa.select(Policy.id).where(Policy.created_by_id == uid, Policy.created_at == marker)
     if batch_id is not None:  # the same rows, found through the batch's index rather than a scan of every policy
         written = written.where(Policy.import_batch_id == batch_id)

@@ -231,7 +231,16 @@ def bulk_load(url: str, table: sa.Table, columns: list[str], make_chunks, count:
     import concurrent.futures
     import multiprocessing
 
-    fks = [c for c in table.constraints if isinstance(c, sa.ForeignKeyConstraint)]
+    from models.integrity import STATEMENT_CHECKED
+
+    # (not the references PostgreSQL keeps by statement triggers, models/integrity.py: no such
+    # foreign key exists there, and db.create_all made the triggers)
+    fks = [
+        c
+        for c in table.constraints
+        if isinstance(c, sa.ForeignKeyConstraint)
+        and (table.name, *[col.name for col in c.columns]) not in STATEMENT_CHECKED
+    ]
     uqs = [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
     with connect(url) as conn:
         for c in fks + uqs:

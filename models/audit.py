@@ -49,11 +49,15 @@ class AuditLog(db.Model):
     __table_args__ = (
         sa.Index("ix_audit_log_entity", "entity", "entity_id"),
         sa.Index("ix_audit_log_created_at", "created_at"),
-        # "history of record X" among the grouped rows: entity_ids @> ARRAY[X]
+        # "history of record X" among the grouped rows: entity_ids @> ARRAY[X].  fastupdate off: each
+        # action pays for its own ids when it writes them (measured on bench_large, 100,000 ids: a
+        # steady ~0.5 s under load 10 vs 0.1 s and, every third action, a 2.5 s pending-list merge),
+        # and a history search reads no pending list
         sa.Index(
             "ix_audit_log_entity_ids",
             "entity_ids",
             postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
             postgresql_where=sa.text(GROUPED_SQL),
             sqlite_where=sa.text(GROUPED_SQL),
         ),

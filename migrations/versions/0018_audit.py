@@ -31,6 +31,7 @@ def upgrade():
             ["entity_ids"],
             unique=False,
             postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
             postgresql_where=sa.text(GROUPED_SQL),
             sqlite_where=sa.text(GROUPED_SQL),
         )
