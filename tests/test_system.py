@@ -6,7 +6,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from conftest import csrf_token, login_as
 
-from models import AuditLog, Member, MemberStatus, Org, Product, User, db, write_audit
+from models import AuditLog, Member, MemberStatus, Org, OrgLevel, Product, User, db, write_audit
 from models.audit import audit_entries
 
 
@@ -209,3 +209,42 @@ def test_admin_resets_a_password_and_the_old_one_stops_working(app, client, sms)
             == "reset_password"
         )
     assert new not in client.get(f"/admin/users/details/?id={pk}").get_data(as_text=True)  # shown once only
+
+
+def test_a_unit_that_still_has_members_is_not_deleted_and_the_admin_is_told_to_switch_it_off(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        pk = _org("010101").id
+    page = client.post("/admin/orgs/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "不能删除" in text and "会员" in text and "取消勾选【启用】" in text
+    with app.app_context():
+        assert _org("010101") is not None
+
+
+def test_an_agency_with_units_under_it_is_not_deleted(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        pk = _org("0101").id
+    page = client.post("/admin/orgs/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    assert "下级单位" in page.get_data(as_text=True)
+    with app.app_context():
+        assert _org("0101") is not None
+
+
+def test_an_empty_unit_is_deleted(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        parent = _org("0101")
+        org = Org(code="019999", name="空单位", level=OrgLevel.UNIT, parent_id=parent.id, path=f"{parent.path}019999/")
+        db.session.add(org)
+        db.session.commit()
+        pk = org.id
+    page = client.post("/admin/orgs/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    assert page.status_code == 200 and "不能删除" not in page.get_data(as_text=True)
+    with app.app_context():
+        assert _org("019999") is None

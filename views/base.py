@@ -359,10 +359,19 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
     def delete_view(self):
         pk = request.form.get("id")
         if pk is not None:
-            refused = self._refuse_if_locked(self.get_one(pk))
+            model = self.get_one(pk)
+            refused = self._refuse_if_locked(model)
             if refused:
                 return refused
+            reason = self.delete_refusal(model)
+            if reason:
+                flash(reason, "error")
+                return redirect(self.get_url(".edit_view", id=model.id, url=request.args.get("url")))
         return super().delete_view()
+
+    def delete_refusal(self, model) -> str | None:
+        """Why this record may not be deleted (what still depends on it), in the clerk's words."""
+        return None
 
     # ---- one audit writer for create, edit and delete
     def _audit_entity(self):
