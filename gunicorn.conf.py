@@ -40,3 +40,10 @@ logconfig_dict = {
     "root": {"level": "INFO", "handlers": []},  # create_app adds the app's handler in each worker
     "loggers": {"gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False}},
 }
+
+
+def post_worker_init(worker):
+    """The worker's app is built: its start-up objects leave the garbage collector's walks (serving.py)."""
+    from serving import settle_worker
+
+    settle_worker()

@@ -7,6 +7,7 @@ development server (`make run`) run the same app.
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 import uuid
@@ -18,6 +19,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from models import db
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def settle_worker() -> None:
+    """Once a worker has built its app (gunicorn.conf.py post_worker_init): what start-up made — the
+    modules, the app, its views, templates and translations, some 170,000 objects — goes where the
+    cyclic garbage collector never walks it again.  Every full collection walked all of it, about
+    2 ms per request on average on a list page (issue 13); reference counting still frees anything."""
+    gc.collect()
+    gc.freeze()
 
 
 def init_serving(app: Flask) -> None:

@@ -164,6 +164,9 @@ def measure(url: str, upload_dir: str, n: int, warmup: int, only: str | None, ex
         ("stock_policies_admin", "/stock/policy/", {"status": "NEW", "product": "P01"}),
         ("stock_members_admin", "/stock/member/", {"status": "CONFIRMED"}),
     ]
+    from serving import settle_worker
+
+    settle_worker()  # as gunicorn's post_worker_init does in each worker, after both apps are built
     if only:
         cases = [c for c in cases if only in c[0]]
         stock_cases = [c for c in stock_cases if only in c[0]]
