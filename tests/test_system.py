@@ -248,3 +248,17 @@ def test_an_empty_unit_is_deleted(app, client):
     assert page.status_code == 200 and "不能删除" not in page.get_data(as_text=True)
     with app.app_context():
         assert _org("019999") is None
+
+
+def test_a_product_with_policies_is_not_deleted_and_the_admin_is_told_why(app, client):
+    login_as(app, client, "admin")
+    token = csrf_token(client)
+    with app.app_context():
+        product = db.session.scalar(sa.select(Product).where(Product.code == "P01"))
+        pk, name = product.id, product.name
+    page = client.post("/admin/products/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "仍被以下记录使用：投保记录" in text and "不能删除" in text and "取消勾选【启用】" in text
+    with app.app_context():
+        assert db.session.get(Product, pk).name == name

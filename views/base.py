@@ -22,6 +22,7 @@ from markupsafe import Markup
 from wtforms.i18n import messages_path
 
 from models import LabeledEnum, db, scoped, write_audit
+from models.audit import ENTITY_LABELS
 from rules import escape_formula, format_when, format_yuan
 
 from . import access, list_page
@@ -66,6 +67,11 @@ EXPORT_FORMATTERS[bool] = _bool
 
 
 LIST_COUNT_CAP = 10000
+
+
+# what delete_refusal calls the records that still name a record (besides models.audit.ENTITY_LABELS)
+REFERENCE_LABELS = {"receipt_policy": "收据", "termination_policy": "保单提前终止申请", "sms_send": "短信发送记录"}
+SELF_REFERENCE_LABELS = {"org": "下级单位", "policy": "由它续转的投保记录"}
 
 
 class CappedCount(int):
@@ -370,8 +376,26 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
         return super().delete_view()
 
     def delete_refusal(self, model) -> str | None:
-        """Why this record may not be deleted (what still depends on it), in the clerk's words."""
-        return None
+        """Why this record may not be deleted: what still names it, found through every foreign key
+        to its table that the models declare (one count each, a handful per table).  PostgreSQL
+        would refuse the DELETE (and the message would not say why); SQLite, which does not enforce
+        foreign keys, would leave the other records pointing at nothing."""
+        table = self.model.__table__
+        found: dict[str, int] = {}
+        for other in db.metadata.sorted_tables:
+            for fk in other.foreign_keys:
+                if fk.column.table is not table or fk.ondelete == "CASCADE":
+                    continue
+                n = db.session.scalar(sa.select(sa.func.count()).select_from(other).where(fk.parent == model.id))
+                if n:
+                    label = SELF_REFERENCE_LABELS.get(table.name) if other is table else None
+                    label = label or ENTITY_LABELS.get(other.name) or REFERENCE_LABELS.get(other.name, "其他记录")
+                    found[label] = found.get(label, 0) + n
+        if not found:
+            return None
+        uses = "、".join(f"{label} {n} 条" for label, n in found.items())
+        advice = "如不再使用，请在修改页面取消勾选【启用】后保存" if "active" in table.c else "请先处理这些记录"
+        return f"“{self.record_title(model)}”仍被以下记录使用：{uses}，不能删除。{advice}"
 
     # ---- one audit writer for create, edit and delete
     def _audit_entity(self):

@@ -13,7 +13,7 @@ from wtforms import PasswordField, SelectField, StringField, validators
 from wtforms.widgets import TextInput
 
 from actions.login import client_ip, send_stepup_code, use_stepup_code
-from models import AuditLog, GenderRestriction, Member, Org, OrgLevel, Policy, Role, User, db, end_sessions, write_audit
+from models import AuditLog, GenderRestriction, Org, OrgLevel, Role, User, db, end_sessions, write_audit
 from models.audit import ENTITY_LABELS, names_record, record_ids
 from rules.phone import MAINLAND_MOBILE
 
@@ -78,30 +78,6 @@ class OrgView(EnumFieldsMixin, ScopedModelView):
         panel.name_text("name", "单位名称", panel.starts_with(Org.name), width="12rem"),
     ]
     form_columns = ["code", "name", "level", "parent", "active"]
-
-    # what may still name a unit, and how the message counts it
-    DEPENDENTS = (
-        ("下级单位", "个", lambda: Org.parent_id),
-        ("用户", "个", lambda: User.org_id),
-        ("会员", "人", lambda: Member.org_id),
-        ("投保记录", "条", lambda: Policy.org_id),
-    )
-
-    def delete_refusal(self, org) -> str | None:
-        """A unit that still has units under it, users, members or policies is not deleted (on
-        PostgreSQL the database refuses it too, models/integrity.py): it is switched off instead."""
-        found = []
-        for label, unit, column in self.DEPENDENTS:
-            col = column()
-            n = db.session.scalar(sa.select(sa.func.count()).select_from(col.table).where(col == org.id))
-            if n:
-                found.append(f"{label} {n} {unit}")
-        if not found:
-            return None
-        return (
-            f"单位“{org.name}”下还有{'、'.join(found)}，不能删除。"
-            "如该单位不再使用，请取消勾选【启用】后保存；如需撤销，请先将会员调出、下级单位和用户移走"
-        )
 
     form_args = {
         "code": {
