@@ -69,6 +69,18 @@ EXPORT_FORMATTERS[bool] = _bool
 LIST_COUNT_CAP = 10000
 
 
+def _deleted_along(model) -> set:
+    """Tables whose rows naming a record go with it: the link tables of its many-to-many
+    relationships (e.g. a 保单提前终止申请's policies) and the children it deletes by cascade."""
+    owned = set()
+    for rel in sa.inspect(model).relationships:
+        if rel.secondary is not None:
+            owned.add(rel.secondary)
+        elif rel.cascade.delete and rel.direction is sa.orm.interfaces.ONETOMANY:
+            owned.add(rel.mapper.local_table)
+    return owned
+
+
 # what delete_refusal calls the records that still name a record (besides models.audit.ENTITY_LABELS)
 REFERENCE_LABELS = {"receipt_policy": "收据", "termination_policy": "保单提前终止申请", "sms_send": "短信发送记录"}
 SELF_REFERENCE_LABELS = {"org": "下级单位", "policy": "由它续转的投保记录"}
@@ -381,10 +393,11 @@ class ScopedModelView(BulkActionsMixin, SearchPanelMixin, RoleGuard, ModelView):
         would refuse the DELETE (and the message would not say why); SQLite, which does not enforce
         foreign keys, would leave the other records pointing at nothing."""
         table = self.model.__table__
+        owned = _deleted_along(self.model)
         found: dict[str, int] = {}
         for other in db.metadata.sorted_tables:
             for fk in other.foreign_keys:
-                if fk.column.table is not table or fk.ondelete == "CASCADE":
+                if fk.column.table is not table or fk.ondelete == "CASCADE" or other in owned:
                     continue
                 n = db.session.scalar(sa.select(sa.func.count()).select_from(other).where(fk.parent == model.id))
                 if n:
