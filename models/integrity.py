@@ -28,7 +28,7 @@ from .policy import Policy
 # (table, column) whose reference to org.id PostgreSQL keeps by these triggers, not by a foreign key
 STATEMENT_CHECKED = (("member", "org_id"), ("policy", "org_id"))
 
-_REFERENCING = ("member", "policy")
+_REFERENCING = tuple(table for table, _column in STATEMENT_CHECKED)
 
 _MISSING = """
     IF missing IS NOT NULL THEN
@@ -68,7 +68,7 @@ DECLARE
     gone integer;
     tab text;
 BEGIN
-    FOREACH tab IN ARRAY ARRAY['member', 'policy'] LOOP
+    FOREACH tab IN ARRAY ARRAY[__TABLES__] LOOP
         EXECUTE format('SELECT o.id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM org k WHERE k.id = o.id) '
                        'AND EXISTS (SELECT 1 FROM %I r WHERE r.org_id = o.id) LIMIT 1', tab) INTO gone;
         IF gone IS NOT NULL THEN
@@ -79,7 +79,7 @@ BEGIN
         END IF;
     END LOOP;
     RETURN NULL;
-END $$""",
+END $$""".replace("__TABLES__", ", ".join(f"'{t}'" for t in _REFERENCING)),
 ]
 
 

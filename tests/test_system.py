@@ -211,12 +211,18 @@ def test_admin_resets_a_password_and_the_old_one_stops_working(app, client, sms)
     assert new not in client.get(f"/admin/users/details/?id={pk}").get_data(as_text=True)  # shown once only
 
 
-def test_a_unit_that_still_has_members_is_not_deleted_and_the_admin_is_told_to_switch_it_off(app, client):
+def _admin_deletes(app, client, screen: str, pk: int):
+    """The admin presses 【删除】 on a record of `screen` (/admin/<screen>/) and reads the page after."""
     login_as(app, client, "admin")
-    token = csrf_token(client)
+    return client.post(
+        f"/admin/{screen}/delete/", data={"csrf_token": csrf_token(client), "id": str(pk)}, follow_redirects=True
+    )
+
+
+def test_a_unit_that_still_has_members_is_not_deleted_and_the_admin_is_told_to_switch_it_off(app, client):
     with app.app_context():
         pk = _org("010101").id
-    page = client.post("/admin/orgs/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    page = _admin_deletes(app, client, "orgs", pk)
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "不能删除" in text and "会员" in text and "取消勾选【启用】" in text
@@ -225,38 +231,32 @@ def test_a_unit_that_still_has_members_is_not_deleted_and_the_admin_is_told_to_s
 
 
 def test_an_agency_with_units_under_it_is_not_deleted(app, client):
-    login_as(app, client, "admin")
-    token = csrf_token(client)
     with app.app_context():
         pk = _org("0101").id
-    page = client.post("/admin/orgs/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    page = _admin_deletes(app, client, "orgs", pk)
     assert "下级单位" in page.get_data(as_text=True)
     with app.app_context():
         assert _org("0101") is not None
 
 
 def test_an_empty_unit_is_deleted(app, client):
-    login_as(app, client, "admin")
-    token = csrf_token(client)
     with app.app_context():
         parent = _org("0101")
         org = Org(code="019999", name="空单位", level=OrgLevel.UNIT, parent_id=parent.id, path=f"{parent.path}019999/")
         db.session.add(org)
         db.session.commit()
         pk = org.id
-    page = client.post("/admin/orgs/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    page = _admin_deletes(app, client, "orgs", pk)
     assert page.status_code == 200 and "不能删除" not in page.get_data(as_text=True)
     with app.app_context():
         assert _org("019999") is None
 
 
 def test_a_product_with_policies_is_not_deleted_and_the_admin_is_told_why(app, client):
-    login_as(app, client, "admin")
-    token = csrf_token(client)
     with app.app_context():
         product = db.session.scalar(sa.select(Product).where(Product.code == "P01"))
         pk, name = product.id, product.name
-    page = client.post("/admin/products/delete/", data={"csrf_token": token, "id": str(pk)}, follow_redirects=True)
+    page = _admin_deletes(app, client, "products", pk)
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "仍被以下记录使用：投保记录" in text and "不能删除" in text and "取消勾选【启用】" in text
